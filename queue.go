@@ -15,10 +15,15 @@ import (
 // for Queue is an empty, unbounded queue ready to use. A Queue must not be
 // copied after first use.
 //
-// Put and Get cost about as much as a send and a receive on a buffered
-// channel of the same capacity, and allocate nothing per item once the
-// queue has grown to its working size (BenchmarkQueue in
-// queue_bench_test.go).
+// A Put "synchronizes before" the Get that returns its item, as a send on
+// a channel does before the matching receive.
+//
+// Moving an item from one goroutine to another through a Queue costs about
+// as much as through a buffered channel of the same capacity, some 40 to
+// 70 ns on a 2-core AMD EPYC with one or four producers and consumers, and
+// allocates nothing once the queue has grown to its working size
+// (BenchmarkQueue in queue_bench_test.go). Blocking with a ctx that can be
+// cancelled costs about a third more.
 type Queue[T any] struct {
 	c core[T]
 }
@@ -29,8 +34,8 @@ type Queue[T any] struct {
 // task; every [JoinableQueue.TaskDone] removes one; [JoinableQueue.Join]
 // waits until none are left.
 //
-// A JoinableQueue is safe for concurrent use by multiple goroutines. The
-// zero value for JoinableQueue is an empty, unbounded queue ready to use. A
+// A JoinableQueue is safe for concurrent use by multiple goroutines. A Put
+// "synchronizes before" the Get that returns its item. The zero value for JoinableQueue is an empty, unbounded queue ready to use. A
 // JoinableQueue must not be copied after first use.
 type JoinableQueue[T any] struct {
 	c core[T]
