@@ -90,3 +90,24 @@ func ExampleQueue_TryPut() {
 	// <nil>
 	// mp: queue full
 }
+
+// Python's PriorityQueue hands out the least item first.
+func ExampleNewPriorityQueue() {
+	type job struct {
+		priority int
+		name     string
+	}
+	ctx := context.Background()
+	q := mp.NewPriorityQueue(0, func(a, b job) bool { return a.priority < b.priority })
+	_ = q.Put(ctx, job{3, "write report"})
+	_ = q.Put(ctx, job{1, "fix outage"})
+	_ = q.Put(ctx, job{2, "review patch"})
+	for range 3 {
+		j, _ := q.Get(ctx)
+		fmt.Println(j.priority, j.name)
+	}
+	// Output:
+	// 1 fix outage
+	// 2 review patch
+	// 3 write report
+}

@@ -79,40 +79,76 @@ func (pl *pipeline) stop() {
 }
 
 // BenchmarkQueue moves items through a queue and, in the same iterations,
-// through a buffered channel of the same capacity (the floor), and reports
-// both per-item costs and their ratio. Alternating the two within one run
+// through a buffered channel of the same capacity (the floor; with a ctx
+// that can be done, the channel selects on it too), and reports both
+// per-item costs and their ratio. Alternating the two within one run
 // keeps the ratio honest on a busy machine.
 func BenchmarkQueue(b *testing.B) {
 	ctx := context.Background()
+	plainChan := func() (func(int), func()) {
+		ch := make(chan int, benchCap)
+		return func(i int) { ch <- i }, func() { <-ch }
+	}
 	kinds := []struct {
-		name string
-		make func() (put func(int), get func())
+		name  string
+		make  func() (put func(int), get func())
+		floor func() (put func(int), get func()) // nil: plainChan
 	}{
 		{"Queue", func() (func(int), func()) {
 			q := mp.NewQueue[int](benchCap)
 			return func(i int) { _ = q.Put(ctx, i) }, func() { _, _ = q.Get(ctx) }
-		}},
+		}, nil},
 		{"JoinableQueue", func() (func(int), func()) {
 			q := mp.NewJoinableQueue[int](benchCap)
 			return func(i int) { _ = q.Put(ctx, i) }, func() { _, _ = q.Get(ctx); q.TaskDone() }
-		}},
+		}, nil},
 		{"Queue/unbounded", func() (func(int), func()) {
 			q := mp.NewQueue[int](0)
 			return func(i int) { _ = q.Put(ctx, i) }, func() { _, _ = q.Get(ctx) }
-		}},
+		}, nil},
 		{"Queue/timeout", func() (func(int), func()) {
 			// A ctx that can be done makes blocked calls select on it.
 			ctx, cancel := context.WithTimeout(ctx, time.Hour)
 			b.Cleanup(cancel)
 			q := mp.NewQueue[int](benchCap)
 			return func(i int) { _ = q.Put(ctx, i) }, func() { _, _ = q.Get(ctx) }
+		}, func() (func(int), func()) {
+			// The floor is the channel idiom with the same ctx.
+			ctx, cancel := context.WithTimeout(ctx, time.Hour)
+			b.Cleanup(cancel)
+			ch := make(chan int, benchCap)
+			put := func(i int) {
+				select {
+				case ch <- i:
+				case <-ctx.Done():
+				}
+			}
+			get := func() {
+				select {
+				case <-ch:
+				case <-ctx.Done():
+				}
+			}
+			return put, get
 		}},
+		{"LIFOQueue", func() (func(int), func()) {
+			q := mp.NewLIFOQueue[int](benchCap)
+			return func(i int) { _ = q.Put(ctx, i) }, func() { _, _ = q.Get(ctx) }
+		}, nil},
+		{"PriorityQueue", func() (func(int), func()) {
+			q := mp.NewPriorityQueue(benchCap, func(a, b int) bool { return a < b })
+			return func(i int) { _ = q.Put(ctx, i) }, func() { _, _ = q.Get(ctx) }
+		}, nil},
 	}
 	for _, pc := range [][2]int{{1, 1}, {4, 4}} {
 		for _, kind := range kinds {
 			b.Run(fmt.Sprintf("%dPx%dC/%s", pc[0], pc[1], kind.name), func(b *testing.B) {
-				ch := make(chan int, benchCap)
-				floor := newPipeline(pc[0], pc[1], func(i int) { ch <- i }, func() { <-ch })
+				makeFloor := kind.floor
+				if makeFloor == nil {
+					makeFloor = plainChan
+				}
+				floorPut, floorGet := makeFloor()
+				floor := newPipeline(pc[0], pc[1], floorPut, floorGet)
 				defer floor.stop()
 				put, get := kind.make()
 				pl := newPipeline(pc[0], pc[1], put, get)

@@ -3,7 +3,10 @@ package mp_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -630,4 +633,87 @@ func TestJoinableQueueStress(t *testing.T) {
 			require.Panics(t, q.TaskDone)
 		})
 	}
+}
+
+func TestLIFOQueue(t *testing.T) {
+	for _, maxsize := range []int{0, 3000} {
+		t.Run(fmt.Sprint(maxsize), func(t *testing.T) {
+			q := mp.NewLIFOQueue[int](maxsize)
+			// Past the ring's growth and, unbounded, its shrinking.
+			for i := range 3000 {
+				require.NoError(t, q.Put(t.Context(), i))
+			}
+			for i := 2999; i >= 1000; i-- {
+				v, err := q.Get(t.Context())
+				require.NoError(t, err)
+				require.Equal(t, i, v)
+			}
+			require.NoError(t, q.TryPut(-1))
+			v, err := q.TryGet()
+			require.NoError(t, err)
+			assert.Equal(t, -1, v)
+			for i := 999; i >= 0; i-- {
+				v, err := q.TryGet()
+				require.NoError(t, err)
+				require.Equal(t, i, v)
+			}
+			_, err = q.TryGet()
+			require.ErrorIs(t, err, mp.ErrEmpty)
+		})
+	}
+}
+
+func TestPriorityQueue(t *testing.T) {
+	require.PanicsWithValue(t, "mp: NewPriorityQueue with a nil less function", func() {
+		mp.NewPriorityQueue[int](0, nil)
+	})
+
+	// Interleaved puts and gets against a sorted reference.
+	rng := rand.New(rand.NewPCG(1, 2))
+	q := mp.NewPriorityQueue(0, func(a, b int) bool { return a < b })
+	var ref []int
+	for range 20_000 {
+		if len(ref) == 0 || rng.IntN(3) > 0 {
+			v := rng.IntN(1000)
+			require.NoError(t, q.TryPut(v))
+			i, _ := slices.BinarySearch(ref, v)
+			ref = slices.Insert(ref, i, v)
+			continue
+		}
+		v, err := q.TryGet()
+		require.NoError(t, err)
+		require.Equal(t, ref[0], v)
+		ref = ref[1:]
+	}
+	require.Equal(t, len(ref), q.Len())
+	q.Close()
+	var rest []int
+	for v := range q.All(t.Context()) {
+		rest = append(rest, v)
+	}
+	require.Equal(t, ref, rest)
+}
+
+func TestPriorityQueueBlockedPut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type job struct {
+			prio int
+			name string
+		}
+		q := mp.NewPriorityQueue(2, func(a, b job) bool { return a.prio < b.prio })
+		require.NoError(t, q.Put(t.Context(), job{5, "five"}))
+		require.NoError(t, q.Put(t.Context(), job{3, "three"}))
+		go func() { assert.NoError(t, q.Put(t.Context(), job{1, "one"})) }()
+		synctest.Wait()
+		assert.Equal(t, 2, q.Len())
+
+		// The blocked item enters only once Get made room.
+		var got []string
+		for range 3 {
+			j, err := q.Get(t.Context())
+			require.NoError(t, err)
+			got = append(got, j.name)
+		}
+		assert.Equal(t, []string{"three", "one", "five"}, got)
+	})
 }
