@@ -39,8 +39,9 @@ type Queue[T any] struct {
 // waits until none are left.
 //
 // A JoinableQueue is safe for concurrent use by multiple goroutines. A Put
-// "synchronizes before" the Get that returns its item. The zero value for JoinableQueue is an empty, unbounded queue ready to use. A
-// JoinableQueue must not be copied after first use.
+// "synchronizes before" the Get that returns its item. The zero value for
+// JoinableQueue is an empty, unbounded queue ready to use. A JoinableQueue
+// must not be copied after first use.
 type JoinableQueue[T any] struct {
 	c core[T]
 }
@@ -70,9 +71,8 @@ func NewLIFOQueue[T any](maxsize int) *Queue[T] {
 // them first in, first out, add a sequence number to the item, as Python's
 // documentation advises. less must be a strict weak ordering, and it is
 // called with the queue's lock held, so it must not use the queue and must
-// not panic. The
-// queue holds at most maxsize items, or any number of items when maxsize
-// <= 0; everything else is as for [NewQueue].
+// not panic. The queue holds at most maxsize items, or any number of items
+// when maxsize <= 0; everything else is as for [NewQueue].
 //
 // NewPriorityQueue panics if less is nil.
 func NewPriorityQueue[T any](maxsize int, less func(a, b T) bool) *Queue[T] {
@@ -255,8 +255,10 @@ var errTooManyTaskDone = errors.New("mp: JoinableQueue.TaskDone called more time
 // documented semantics of the public methods: put and get with block set
 // wait as Put and Get do and return ctx.Err() on cancellation, without it
 // they never wait and report ErrFull or ErrEmpty; close(true) is CloseNow;
-// taskDone reports errTooManyTaskDone instead of panicking, so that the
-// panic happens in the caller's goroutine and process.
+// taskDone returns nil or errTooManyTaskDone, never another error, and
+// does not panic itself, so that the panic happens in the caller's
+// goroutine and process. A failure of the connection to the owner is
+// reported by the next put, get or join (join's error may wrap ErrLost).
 type queueImpl[T any] interface {
 	put(ctx context.Context, v T, block bool) error
 	get(ctx context.Context, block bool) (T, error)
@@ -333,7 +335,7 @@ func (c *core[T]) all(ctx context.Context) iter.Seq[T] {
 }
 
 // localQueue is a queue whose state lives in this process: a ring buffer
-// under a mutex, with FIFO lists of blocked putters and getters. An
+// (a heap for a priority queue) under a mutex, with FIFO lists of blocked putters and getters. An
 // operation that must wait parks on its own waiter's channel, so that a
 // wake-up goes to exactly one goroutine (no broadcast storm) and
 // cancellation needs no extra goroutine. Items are handed to a waiting
