@@ -717,3 +717,66 @@ func TestPriorityQueueBlockedPut(t *testing.T) {
 		assert.Equal(t, []string{"three", "one", "five"}, got)
 	})
 }
+
+// TestQueueCancelRace cancels Puts and Gets while items move: an item whose
+// Put failed never comes out, and every item whose Put succeeded comes out
+// exactly once, even when a Get's ctx ends just as the item is handed over.
+func TestQueueCancelRace(t *testing.T) {
+	const (
+		workers = 4
+		perProd = 4000
+	)
+	q := mp.NewQueue[int](4)
+	var putOK [workers * perProd]atomic.Bool
+	var seen [workers * perProd]atomic.Int32
+	var prodWG, consWG sync.WaitGroup
+	for p := range workers {
+		prodWG.Go(func() {
+			for i := range perProd {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%7)*time.Microsecond)
+				if q.Put(ctx, p*perProd+i) == nil {
+					putOK[p*perProd+i].Store(true)
+				}
+				cancel()
+			}
+		})
+	}
+	stop := make(chan struct{})
+	for range workers {
+		consWG.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%5)*time.Microsecond)
+				v, err := q.Get(ctx)
+				cancel()
+				if err == nil {
+					seen[v].Add(1)
+				} else {
+					assert.ErrorIs(t, err, context.DeadlineExceeded)
+				}
+			}
+		})
+	}
+	prodWG.Wait()
+	close(stop)
+	consWG.Wait()
+	q.Close()
+	for v := range q.All(t.Context()) {
+		seen[v].Add(1)
+	}
+	var put int
+	for i := range putOK {
+		n := seen[i].Load()
+		if putOK[i].Load() {
+			put++
+			require.Equal(t, int32(1), n, "item %d, put once", i)
+		} else {
+			require.Zero(t, n, "item %d, whose Put failed", i)
+		}
+	}
+	require.Positive(t, put)
+}
