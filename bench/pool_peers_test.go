@@ -143,7 +143,7 @@ var futureImpls = []impl{
 	{"pond", func(b *testing.B) {
 		p := pond.NewResultPool[int](cores())
 		defer p.StopAndWait()
-		futures := make([]pond.Result[int], futureTasks)
+		futures := make([]pond.ResultTask[int], futureTasks)
 		out := make([]int, futureTasks)
 		for b.Loop() {
 			for i := range futures {
