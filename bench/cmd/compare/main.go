@@ -104,7 +104,9 @@ func run(ctx context.Context, c config) error {
 	if !c.skipPython {
 		meta.Python = firstLine(output(ctx, c.python, "--version"))
 		for _, s := range scripts {
-			out, err := exec.CommandContext(ctx, c.python, s, "--list").Output()
+			cmd := exec.CommandContext(ctx, c.python, s, "--list")
+			cmd.Dir = "python"
+			out, err := cmd.Output()
 			if err != nil {
 				meta.Failures = append(meta.Failures, fmt.Sprintf("%s --list: %v", s, err))
 				continue
@@ -193,6 +195,9 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	title := fmt.Sprintf("mp vs Go peers, floors and Python — %s, %d cores %s", meta.Date, meta.Cores, meta.CPU)
+	if c.quick {
+		title += " (quick smoke run)"
+	}
 	if err := writeSVG(&svg, rs, title); err != nil {
 		return err
 	}

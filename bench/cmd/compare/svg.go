@@ -100,7 +100,7 @@ func writeSVG(w io.Writer, rs []Row, title string) error {
 	lx := 12
 	for _, s := range series {
 		fmt.Fprintf(&b, `<rect x="%d" y="40" width="12" height="12" fill="%s"/><text x="%d" y="50" font-size="12" fill="#111827">%s</text>`+"\n", lx, s.color, lx+16, xmlEscape(s.name))
-		lx += 16 + 8*len(s.name) + 24
+		lx += 16 + 7*len(s.name) + 28
 	}
 	// Decade grid lines and their labels.
 	for v := lo; v <= hi*1.0001; v *= 10 {
@@ -120,6 +120,11 @@ func writeSVG(w io.Writer, rs []Row, title string) error {
 			y := gy + j*(barH+barGap)
 			st := r.pick(s.role)
 			if st == nil || st.Ns <= 0 {
+				// Some workloads have no Go peer or no floor by design; only
+				// a missing mp or Python figure is worth a note.
+				if s.role == RolePeer || s.role == RoleFloor {
+					continue
+				}
 				fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10" fill="#9ca3af">%s: not measured</text>`+"\n", plotX0+4, y+barH-2, xmlEscape(s.name))
 				continue
 			}
