@@ -12,17 +12,17 @@ import (
 // The goroutine Pool of package mp in the pool workloads. Assumes
 // mp.NewPool, (*Pool).Go, Close, Join, mp.ApplyAsync + Get and mp.Map.
 func init() {
-	submitImpls = append([]submitImpl{{"mp", func(b *testing.B, w, n int, task func()) {
+	submitImpls = append([]submitImpl{{"mp", func(tb testing.TB, w, n int, task func()) {
 		p := mp.NewPool(w)
 		f := func(context.Context) error { task(); return nil }
 		for range n {
 			if err := p.Go(f); err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 		}
 		p.Close()
-		if err := p.Join(b.Context()); err != nil {
-			b.Fatal(err)
+		if err := p.Join(tb.Context()); err != nil {
+			tb.Fatal(err)
 		}
 	}}}, submitImpls...)
 
@@ -69,10 +69,10 @@ func init() {
 func squareTask(_ context.Context, x int) (int, error) { return x * x, nil }
 
 // closeAndJoin closes p and waits for its workers.
-func closeAndJoin(b *testing.B, p *mp.Pool) {
-	b.Helper()
+func closeAndJoin(tb testing.TB, p *mp.Pool) {
+	tb.Helper()
 	p.Close()
 	if err := p.Join(context.Background()); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ package bench
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mpgo/mp"
@@ -12,21 +13,26 @@ import (
 
 // mp's JoinableQueue in BenchmarkQueue: Put, Get, TaskDone, Join, Close.
 func init() {
-	queueImpls = append([]queueImpl{{"mp", func(b *testing.B, prod, cons int) {
-		ctx := b.Context()
+	queueImpls = append([]queueImpl{{"mp", func(tb testing.TB, prod, cons, n int) int64 {
+		ctx := tb.Context()
 		q := mp.NewJoinableQueue[int](queueCap)
 		var consumers, producers sync.WaitGroup
+		var sum atomic.Int64
 		for range cons {
 			consumers.Add(1)
 			go func() {
 				defer consumers.Done()
+				local := 0
+				defer func() { sum.Add(int64(local)) }()
 				for {
-					if _, err := q.Get(ctx); err != nil {
+					v, err := q.Get(ctx)
+					if err != nil {
 						if !errors.Is(err, mp.ErrClosed) {
-							b.Error(err)
+							tb.Error(err)
 						}
 						return
 					}
+					local += v
 					q.TaskDone()
 				}
 			}()
@@ -35,9 +41,9 @@ func init() {
 			producers.Add(1)
 			go func() {
 				defer producers.Done()
-				for i := p; i < queueItems; i += prod {
+				for i := p; i < n; i += prod {
 					if err := q.Put(ctx, i); err != nil {
-						b.Error(err)
+						tb.Error(err)
 						return
 					}
 				}
@@ -45,9 +51,10 @@ func init() {
 		}
 		producers.Wait()
 		if err := q.Join(ctx); err != nil {
-			b.Error(err)
+			tb.Error(err)
 		}
 		q.Close()
 		consumers.Wait()
+		return sum.Load()
 	}}}, queueImpls...)
 }

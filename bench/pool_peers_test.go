@@ -17,45 +17,45 @@ import (
 // for all of them and releases the pool.
 type submitImpl struct {
 	name string
-	run  func(b *testing.B, w, n int, task func())
+	run  func(tb testing.TB, w, n int, task func())
 }
 
 // submitImpls are the implementations of the submit+join and sleep
 // workloads.
 var submitImpls = []submitImpl{
-	{"ants", func(b *testing.B, w, n int, task func()) {
+	{"ants", func(tb testing.TB, w, n int, task func()) {
 		p, err := ants.NewPool(w)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		var wg sync.WaitGroup
 		wg.Add(n)
 		done := func() { task(); wg.Done() }
 		for range n {
 			if err := p.Submit(done); err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 		}
 		wg.Wait()
 		p.Release()
 	}},
-	{"pond", func(b *testing.B, w, n int, task func()) {
+	{"pond", func(tb testing.TB, w, n int, task func()) {
 		p := pond.NewPool(w)
 		for range n {
 			if err := p.Go(task); err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 		}
 		p.StopAndWait()
 	}},
-	{"conc", func(_ *testing.B, w, n int, task func()) {
+	{"conc", func(_ testing.TB, w, n int, task func()) {
 		p := concpool.New().WithMaxGoroutines(w)
 		for range n {
 			p.Go(task)
 		}
 		p.Wait()
 	}},
-	{"errgroup", func(b *testing.B, w, n int, task func()) {
+	{"errgroup", func(tb testing.TB, w, n int, task func()) {
 		var g errgroup.Group
 		g.SetLimit(w)
 		errTask := func() error { task(); return nil }
@@ -63,10 +63,10 @@ var submitImpls = []submitImpl{
 			g.Go(errTask)
 		}
 		if err := g.Wait(); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}},
-	{"floor", func(_ *testing.B, w, n int, task func()) {
+	{"floor", func(_ testing.TB, w, n int, task func()) {
 		submitFloor(w, n, task)
 	}},
 }

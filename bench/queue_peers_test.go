@@ -2,6 +2,7 @@ package bench
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -14,33 +15,37 @@ var queueShapes = []struct {
 	{"4P4C", 4, 4},
 }
 
-// queueImpl moves queueItems ints from prod producers to cons consumers and
-// returns when every item has been consumed (and, for a joinable queue,
-// marked done and joined).
+// queueImpl moves n ints (0..n-1) from prod producers to cons consumers and
+// returns, once every item has been consumed (and, for a joinable queue,
+// marked done and joined), the sum of the items the consumers got.
 type queueImpl struct {
 	name string
-	run  func(b *testing.B, prod, cons int)
+	run  func(tb testing.TB, prod, cons, n int) int64
 }
 
 // queueImpls are the implementations of BenchmarkQueue. The floor is a
 // buffered channel of the same capacity.
 var queueImpls = []queueImpl{
-	{"floor", func(_ *testing.B, prod, cons int) {
+	{"floor", func(_ testing.TB, prod, cons, n int) int64 {
 		ch := make(chan int, queueCap)
 		var consumers, producers sync.WaitGroup
+		var sum atomic.Int64
 		for range cons {
 			consumers.Add(1)
 			go func() {
 				defer consumers.Done()
-				for range ch {
+				local := 0
+				for v := range ch {
+					local += v
 				}
+				sum.Add(int64(local))
 			}()
 		}
 		for p := range prod {
 			producers.Add(1)
 			go func() {
 				defer producers.Done()
-				for i := p; i < queueItems; i += prod {
+				for i := p; i < n; i += prod {
 					ch <- i
 				}
 			}()
@@ -48,6 +53,7 @@ var queueImpls = []queueImpl{
 		producers.Wait()
 		close(ch)
 		consumers.Wait()
+		return sum.Load()
 	}},
 }
 
@@ -58,10 +64,14 @@ func BenchmarkQueue(b *testing.B) {
 		b.Run(sh.name, func(b *testing.B) {
 			for _, q := range queueImpls {
 				b.Run(q.name, func(b *testing.B) {
+					var sum int64
 					for b.Loop() {
-						q.run(b, sh.prod, sh.cons)
+						sum = q.run(b, sh.prod, sh.cons, queueItems)
 					}
 					reportPer(b, queueItems, "item")
+					if want := int64(queueItems) * (queueItems - 1) / 2; sum != want {
+						b.Fatalf("consumers got items summing to %d, want %d", sum, want)
+					}
 				})
 			}
 		})
