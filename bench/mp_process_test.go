@@ -1,4 +1,4 @@
-//go:build mpready
+//go:build mpready && unix
 
 package bench
 

@@ -127,7 +127,7 @@ func run(ctx context.Context, c config) error {
 
 	if !c.skipGo {
 		step++
-		args := []string{"test", "-run", "^$", "-bench", c.bench, "-benchmem", fmt.Sprintf("-count=%d", c.count), "-timeout", "60m"}
+		args := []string{"test", "-run", "^$", "-bench", c.bench, "-benchmem", fmt.Sprintf("-count=%d", c.count), "-timeout", "30m"}
 		if c.benchtime != "" {
 			args = append(args, "-benchtime="+c.benchtime)
 		}
