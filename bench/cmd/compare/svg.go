@@ -100,7 +100,7 @@ func writeSVG(w io.Writer, rs []Row, title string) error {
 	lx := 12
 	for _, s := range series {
 		fmt.Fprintf(&b, `<rect x="%d" y="40" width="12" height="12" fill="%s"/><text x="%d" y="50" font-size="12" fill="#111827">%s</text>`+"\n", lx, s.color, lx+16, xmlEscape(s.name))
-		lx += 16 + 7*len(s.name) + 28
+		lx += 16 + 6*len(s.name) + 32
 	}
 	// Decade grid lines and their labels.
 	for v := lo; v <= hi*1.0001; v *= 10 {
