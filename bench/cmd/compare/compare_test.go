@@ -211,6 +211,9 @@ func TestBarEval(t *testing.T) {
 		{"python missed", Bar{MinPythonOver, 11}, Row{MP: mp, Python: py}, 10, false, true},
 		{"absolute met", Bar{MaxNs, 140}, Row{MP: mp}, 140, true, true},
 		{"absolute without mp", Bar{MaxNs, 140}, Row{}, math.NaN(), false, false},
+		{"allocs met", Bar{MaxAllocs, 0.01}, Row{MP: &Stat{Allocs: 0.004}}, 0.004, true, true},
+		{"allocs missed", Bar{MaxAllocs, 1}, Row{MP: &Stat{Allocs: 7}}, 7, false, true},
+		{"allocs unknown", Bar{MaxAllocs, 1}, Row{MP: &Stat{Allocs: -1}}, math.NaN(), false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +228,7 @@ func TestBarEval(t *testing.T) {
 	assert.Equal(t, "mp ≤ 1.5× floor", Bar{MaxOverFloor, 1.5}.String())
 	assert.Equal(t, "mp ≥ 10× faster than Python", Bar{MinPythonOver, 10}.String())
 	assert.Equal(t, "mp ≤ 3.30 µs", Bar{MaxNs, 3300}.String())
+	assert.Equal(t, "mp ≤ 0.01 allocs/op", Bar{MaxAllocs, 0.01}.String())
 }
 
 func TestFormat(t *testing.T) {
@@ -263,8 +267,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"- Machine: 2 cores, AMD EPYC",
 		"- Command: `cd bench && go run ./cmd/compare`",
 		"![mp vs Go peers vs floors vs Python](chart.svg)",
-		"| submit+join 1M trivial tasks, 2 workers | 70.0 ns | 100 ns (pond) | 50.0 ns | 11.9 µs (ThreadPool) | 1.40× | 0.70× | 170× | mp ≤ 1.5× floor — met: 1.40× |",
-		"| ApplyAsync+Get (futures), GOMAXPROCS workers | — | 1.05 µs (pond) | 326 ns | 9.65 µs (ThreadPool) | — | — | — | mp ≤ 1.25× floor — not measured |",
+		"| submit+join 1M trivial tasks, 2 workers | 70.0 ns | 100 ns (pond) | 50.0 ns | 11.9 µs (ThreadPool) | 1.40× | 0.70× | 170× | mp ≤ 1.5× floor — met: 1.40×; mp ≤ 0.01 allocs/op — met: 4e-06 |",
+		"| ApplyAsync+Get (futures), GOMAXPROCS workers | — | 1.05 µs (pond) | 326 ns | 9.65 µs (ThreadPool) | — | — | — | mp ≤ 1.25× floor — not measured; mp ≤ 1 allocs/op — not measured |",
 		"| SubmitJoin/workers=2 | mp | mp | 70.0 ns | 4e-06 | 3 |",
 		"| ProcPoolApply | — | — | — | — | 0 |",
 		"## Failures",

@@ -76,9 +76,14 @@ func barCell(r Row) string {
 		got, met, ok := b.Eval(r)
 		verdict := "not measured"
 		if ok {
-			figure := fmtRatio(got)
-			if b.Kind == MaxNs {
+			var figure string
+			switch b.Kind {
+			case MaxNs:
 				figure = fmtNs(got)
+			case MaxAllocs:
+				figure = fmt.Sprintf("%.3g", got)
+			default:
+				figure = fmtRatio(got)
 			}
 			verdict = "missed: " + figure
 			if met {

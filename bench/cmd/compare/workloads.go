@@ -23,6 +23,7 @@ const (
 	MaxOverFloor  BarKind = iota // mp/floor ≤ Limit
 	MinPythonOver                // Python/mp ≥ Limit
 	MaxNs                        // mp ≤ Limit ns per operation
+	MaxAllocs                    // mp ≤ Limit allocations per operation
 )
 
 // Bar is one performance bar from the issues.
@@ -38,6 +39,8 @@ func (b Bar) String() string {
 		return fmt.Sprintf("mp ≤ %g× floor", b.Limit)
 	case MinPythonOver:
 		return fmt.Sprintf("mp ≥ %g× faster than Python", b.Limit)
+	case MaxAllocs:
+		return fmt.Sprintf("mp ≤ %g allocs/op", b.Limit)
 	default:
 		return "mp ≤ " + fmtNs(b.Limit)
 	}
@@ -53,6 +56,11 @@ func (b Bar) Eval(r Row) (got float64, met, ok bool) {
 	case MinPythonOver:
 		got = ratio(r.Python, r.MP)
 		return got, got >= b.Limit, !math.IsNaN(got)
+	case MaxAllocs:
+		if r.MP == nil || r.MP.Allocs < 0 {
+			return math.NaN(), false, false
+		}
+		return r.MP.Allocs, r.MP.Allocs <= b.Limit, true
 	default:
 		if r.MP == nil {
 			return math.NaN(), false, false
@@ -61,23 +69,28 @@ func (b Bar) Eval(r Row) (got float64, met, ok bool) {
 	}
 }
 
+// zeroAllocs is the bar for "0 allocs per task, amortized": what a batch
+// allocates once (the pool, the output slice) spread over its tasks stays
+// far below it, one allocation per hundred tasks does not.
+const zeroAllocs = 0.01
+
 // catalogue lists the workloads in the order of the report. Its keys match
 // the benchmarks of package bench and the RESULT lines of python/.
 var catalogue = []Workload{
 	{Key: "SubmitJoin/workers=2", Title: "submit+join 1M trivial tasks, 2 workers", Unit: "task",
-		Bars: []Bar{{MaxOverFloor, 1.5}}},
+		Bars: []Bar{{MaxOverFloor, 1.5}, {MaxAllocs, zeroAllocs}}},
 	{Key: "SubmitJoin/workers=1000", Title: "submit+join 1M trivial tasks, 1000 workers", Unit: "task",
-		Bars: []Bar{{MaxOverFloor, 1.5}}},
+		Bars: []Bar{{MaxOverFloor, 1.5}, {MaxAllocs, zeroAllocs}}},
 	{Key: "Future", Title: "ApplyAsync+Get (futures), GOMAXPROCS workers", Unit: "task",
-		Bars: []Bar{{MaxOverFloor, 1.25}}},
+		Bars: []Bar{{MaxOverFloor, 1.25}, {MaxAllocs, 1}}},
 	{Key: "Map", Title: "ordered Map of x*x over 1M ints", Unit: "item",
-		Bars: []Bar{{MaxNs, 6.5}}},
+		Bars: []Bar{{MaxNs, 6.5}, {MaxAllocs, zeroAllocs}}},
 	{Key: "Sleep", Title: "10k × 1 ms sleeps, 1000 workers", Unit: "task",
 		Bars: []Bar{{MaxOverFloor, 1.05}}},
 	{Key: "Queue/1P1C", Title: "JoinableQueue put/get/task_done, 1 producer 1 consumer", Unit: "item",
-		Bars: []Bar{{MaxOverFloor, 1.5}}},
+		Bars: []Bar{{MaxOverFloor, 1.5}, {MaxAllocs, zeroAllocs}}},
 	{Key: "Queue/4P4C", Title: "JoinableQueue put/get/task_done, 4 producers 4 consumers", Unit: "item",
-		Bars: []Bar{{MaxOverFloor, 1.5}}},
+		Bars: []Bar{{MaxOverFloor, 1.5}, {MaxAllocs, zeroAllocs}}},
 	{Key: "ProcessStart", Title: "process start → result → reaped", Unit: "process",
 		Bars: []Bar{{MaxOverFloor, 1.5}}},
 	{Key: "ProcPoolApply", Title: "process pool ApplyAsync+Get", Unit: "task",
