@@ -1,0 +1,60 @@
+//go:build mpready
+
+package bench
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mpgo/mp"
+)
+
+// mp's JoinableQueue in BenchmarkQueue: Put, Get, TaskDone, Join, Close.
+func init() {
+	queueImpls = append([]queueImpl{{"mp", func(tb testing.TB, prod, cons, n int) int64 {
+		ctx := tb.Context()
+		q := mp.NewJoinableQueue[int](queueCap)
+		var consumers, producers sync.WaitGroup
+		var sum atomic.Int64
+		for range cons {
+			consumers.Add(1)
+			go func() {
+				defer consumers.Done()
+				local := 0
+				defer func() { sum.Add(int64(local)) }()
+				for {
+					v, err := q.Get(ctx)
+					if err != nil {
+						if !errors.Is(err, mp.ErrClosed) {
+							tb.Error(err)
+						}
+						return
+					}
+					local += v
+					q.TaskDone()
+				}
+			}()
+		}
+		for p := range prod {
+			producers.Add(1)
+			go func() {
+				defer producers.Done()
+				for i := p; i < n; i += prod {
+					if err := q.Put(ctx, i); err != nil {
+						tb.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		producers.Wait()
+		if err := q.Join(ctx); err != nil {
+			tb.Error(err)
+		}
+		q.Close()
+		consumers.Wait()
+		return sum.Load()
+	}}}, queueImpls...)
+}
