@@ -874,8 +874,10 @@ func (j *seqSlot[A, R]) run(context.Context) bool {
 	} else {
 		j.val, j.err = call(ctx, j.s.f, j.arg)
 	}
+	// The slot belongs to the loop again once sent: read it before.
+	failed := j.err != nil
 	j.s.ended <- j.i
-	return j.err != nil
+	return failed
 }
 
 func (j *seqSlot[A, R]) fail(err error) {
