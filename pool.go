@@ -15,9 +15,9 @@ import (
 // Everything a caller can observe about a Pool — the queue of units,
 // Close/Terminate/Join, Stats, uncollected errors and the resolution of
 // every result — lives in backend-independent code in this file. A unit is
-// one entry of the queue: a fire-and-forget function (Go), or a job that
-// knows how to run itself and how to fail without running (an
-// ApplyAsync, a chunk of a Map, an item of a MapSeq).
+// one entry of the queue that knows how to run itself and how to fail
+// without running: a Go function, an ApplyAsync, a chunk of a Map, an item
+// of a MapSeq.
 //
 // How a unit executes is the business of a backend. The goroutine backend
 // runs each worker as a goroutine that calls job.run in-process. A process
@@ -28,14 +28,15 @@ import (
 // several in flight (pipelining), and resolves each from the encoded
 // reply. When a child dies, that goroutine fails the units it had in
 // flight with an *ExitError from outside, and replaces the child. The
-// generic functions then gain one branch that builds a remote job instead
-// of a local closure; nothing else in the public API changes.
+// generic functions then gain one branch that builds a remote unit instead
+// of a local one; nothing else in the public API changes.
 
 // backend executes the units of a Pool.
 type backend interface {
 	// work is the body of worker i, run by the Pool on its own goroutine.
-	// It takes units from p.queue with p.next until that reports false,
-	// executes them, and returns.
+	// It takes units with p.next(i) until that reports false, executes
+	// them with p.exec(i, u) (or, remotely, accounts for them with
+	// p.counters[i]), and returns.
 	work(p *Pool, i int)
 	// terminate is called once by Terminate, after the pool's context has
 	// been cancelled with cause ErrTerminated and the queue closed. A
@@ -44,35 +45,41 @@ type backend interface {
 	terminate()
 }
 
-// job is a queued unit that carries its own result.
-type job interface {
-	// run executes the job on the calling goroutine. ctx is the pool's
-	// context, cancelled with cause ErrTerminated by Terminate. run reports
-	// whether the job failed.
-	run(ctx context.Context) (failed bool)
-	// fail resolves the job with err without running it.
-	fail(err error)
+// unit is one entry of a Pool's queue, which carries its own result.
+type unit interface {
+	// run executes the unit on the calling goroutine, under p's context
+	// (cancelled with cause ErrTerminated by Terminate) or a narrower one
+	// of its own. run reports whether the unit failed.
+	run(p *Pool) (failed bool)
+	// fail resolves the unit with err without running it.
+	fail(p *Pool, err error)
 }
 
-// unit is one entry of a Pool's queue. Exactly one field is set. Go's
-// functions travel as themselves, so that fire-and-forget submission
-// allocates nothing.
-type unit struct {
-	fn  func(ctx context.Context) error
-	job job
+// goFunc is the unit of Pool.Go. A func is pointer-shaped, so making it a
+// unit allocates nothing.
+type goFunc func(ctx context.Context) error
+
+func (f goFunc) run(p *Pool) bool {
+	if err := callGo(p.ctx, f); err != nil {
+		p.report(err)
+		return true
+	}
+	return false
 }
+
+func (goFunc) fail(p *Pool, err error) { p.report(err) }
 
 // goroutines is the backend of NewPool: every worker is a goroutine that
 // runs units in-process.
 type goroutines struct{}
 
-func (goroutines) work(p *Pool, _ int) {
+func (goroutines) work(p *Pool, i int) {
 	for {
-		u, ok := p.next()
+		u, ok := p.next(i)
 		if !ok {
 			return
 		}
-		p.exec(u)
+		p.exec(i, u)
 	}
 }
 
@@ -158,18 +165,22 @@ type Pool struct {
 	// the queue instead of running it.
 	terminated atomic.Bool
 
+	// closing is set by Close and Terminate, after which submission
+	// fails.
+	closing atomic.Bool
 	// qmu guards the queue's closing: submitters hold it for reading
-	// while they send, so that Close never closes the channel under a
+	// while they send, so that the channel is never closed under a
 	// blocked sender.
 	qmu    sync.RWMutex
 	closed bool
 
-	// The counters of Stats, each on its own cache line since producers
-	// and every worker write them.
-	submitted paddedCounter
-	started   paddedCounter
-	completed paddedCounter
-	failed    paddedCounter
+	// drained counts the units Terminate failed itself, for Stats.
+	drained atomic.Int64
+
+	// counters holds each worker's counters for Stats. Each worker writes
+	// only its own, on a cache line of its own, so that counting costs
+	// the hot path no contended atomic operation.
+	counters []counters
 
 	// mu guards the fields below.
 	mu     sync.Mutex
@@ -180,10 +191,14 @@ type Pool struct {
 	owed   []collectible // results that failed and may not be collected yet
 }
 
-type paddedCounter struct {
-	atomic.Int64
-	_ [56]byte
+// counters are the Stats counters of one worker. Only that worker writes
+// them, so an increment is a load and a store, not a read-modify-write.
+type counters struct {
+	started, completed, failed atomic.Int64
+	_                          [104]byte
 }
+
+func inc(c *atomic.Int64) { c.Store(c.Load() + 1) }
 
 // collectible is a failed result whose error Join reports unless a caller
 // collected it first.
@@ -210,8 +225,9 @@ func newPool(workers int, be backend, opts []Option) *Pool {
 		o.apply(&c)
 	}
 	p := &Pool{
-		workers: workers,
-		be:      be,
+		workers:  workers,
+		be:       be,
+		counters: make([]counters, workers),
 		queue:   make(chan unit, c.queueSize),
 		live:    workers,
 		exited:  make(chan struct{}),
@@ -232,36 +248,27 @@ func (p *Pool) Workers() int { return p.workers }
 // next returns the next unit of the queue, or false once the queue has
 // been closed and drained. After Terminate it fails every unit it takes
 // instead of returning it.
-func (p *Pool) next() (unit, bool) {
+func (p *Pool) next(i int) (unit, bool) {
 	for u := range p.queue {
 		if !p.terminated.Load() {
 			return u, true
 		}
-		p.started.Add(1)
-		p.failed.Add(1)
-		if u.job != nil {
-			u.job.fail(ErrTerminated)
-		} else {
-			p.report(ErrTerminated)
-		}
+		c := &p.counters[i]
+		inc(&c.started)
+		inc(&c.failed)
+		u.fail(p, ErrTerminated)
 	}
-	return unit{}, false
+	return nil, false
 }
 
 // exec runs u on the calling goroutine and updates the counters.
-func (p *Pool) exec(u unit) {
-	p.started.Add(1)
-	var failed bool
-	if u.job != nil {
-		failed = u.job.run(p.ctx)
-	} else if err := callGo(p.ctx, u.fn); err != nil {
-		failed = true
-		p.report(err)
-	}
-	if failed {
-		p.failed.Add(1)
+func (p *Pool) exec(i int, u unit) {
+	c := &p.counters[i]
+	inc(&c.started)
+	if u.run(p) {
+		inc(&c.failed)
 	} else {
-		p.completed.Add(1)
+		inc(&c.completed)
 	}
 }
 
@@ -303,23 +310,21 @@ func (p *Pool) owe(c collectible) {
 func (p *Pool) submit(ctx context.Context, u unit) error {
 	p.qmu.RLock()
 	defer p.qmu.RUnlock()
-	if p.closed {
+	if p.closing.Load() {
 		return ErrClosed
 	}
-	p.submitted.Add(1)
-	select {
-	case p.queue <- u:
+	if ctx.Done() == nil {
+		// A plain send costs much less than a select when the queue is
+		// often full. Terminate unblocks it by draining the queue.
+		p.queue <- u
 		return nil
-	default:
 	}
 	select {
 	case p.queue <- u:
 		return nil
 	case <-p.ctx.Done():
-		p.submitted.Add(-1)
 		return ErrClosed
 	case <-ctx.Done():
-		p.submitted.Add(-1)
 		return context.Cause(ctx)
 	}
 }
@@ -336,7 +341,7 @@ func (p *Pool) submit(ctx context.Context, u unit) error {
 // after [Pool.Close] or [Pool.Terminate], and nil otherwise. Go allocates
 // nothing.
 func (p *Pool) Go(f func(ctx context.Context) error) error {
-	return p.submit(context.Background(), unit{fn: f})
+	return p.submit(context.Background(), goFunc(f))
 }
 
 // Close stops the pool from accepting tasks: the analogue of Python's
@@ -345,6 +350,7 @@ func (p *Pool) Go(f func(ctx context.Context) error) error {
 // Close returns [ErrClosed]. Close returns at once; calling it again, or
 // after [Pool.Terminate], does nothing.
 func (p *Pool) Close() {
+	p.closing.Store(true)
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if !p.closed {
@@ -370,8 +376,26 @@ func (p *Pool) Terminate() {
 		return
 	}
 	p.cancel(ErrTerminated)
-	p.Close()
+	p.closing.Store(true)
 	p.be.terminate()
+	// Submitters blocked on a full queue hold qmu for reading. Make room
+	// for them, failing what they displace, until the queue can be closed.
+	for !p.qmu.TryLock() {
+		select {
+		case u, ok := <-p.queue:
+			if ok {
+				p.drained.Add(1)
+				u.fail(p, ErrTerminated)
+			}
+		default:
+			runtime.Gosched()
+		}
+	}
+	defer p.qmu.Unlock()
+	if !p.closed {
+		p.closed = true
+		close(p.queue)
+	}
 }
 
 // Join waits for the workers to exit, after [Pool.Close] or
@@ -389,10 +413,7 @@ func (p *Pool) Terminate() {
 // Join panics if the pool has not been closed or terminated, as Python's
 // Pool.join raises ValueError: it would wait for ever.
 func (p *Pool) Join(ctx context.Context) error {
-	p.qmu.RLock()
-	closed := p.closed
-	p.qmu.RUnlock()
-	if !closed {
+	if !p.closing.Load() {
 		panic("mp: Pool.Join called before Close or Terminate")
 	}
 	select {
@@ -437,17 +458,16 @@ type PoolStats struct {
 // [Pool.Go], [ApplyAsync], [Apply] or [MapSeq], or one chunk of [Map].
 // Stats is cheap (a few atomic loads) and safe to call at any time.
 func (p *Pool) Stats() PoolStats {
-	done := p.completed.Load()
-	failed := p.failed.Load()
-	started := p.started.Load()
-	submitted := p.submitted.Load()
-	return PoolStats{
-		Workers:   p.workers,
-		Running:   int(max(0, started-done-failed)),
-		Queued:    int(max(0, submitted-started)),
-		Completed: int(done),
-		Failed:    int(failed),
+	s := PoolStats{Workers: p.workers, Queued: len(p.queue), Failed: int(p.drained.Load())}
+	for i := range p.counters {
+		c := &p.counters[i]
+		// Read the end counters first, so that Running is never negative.
+		done, failed := c.completed.Load(), c.failed.Load()
+		s.Running += int(c.started.Load() - done - failed)
+		s.Completed += int(done)
+		s.Failed += int(failed)
 	}
+	return s
 }
 
 // taskContext returns the context a task submitted with ctx runs under: it
@@ -655,14 +675,14 @@ type applyJob[A, R any] struct {
 	stop func()
 }
 
-func (j *applyJob[A, R]) run(pctx context.Context) bool {
+func (j *applyJob[A, R]) run(p *Pool) bool {
 	ctx := j.ctx
 	if ctx == nil {
-		ctx = pctx
+		ctx = p.ctx
 	}
 	// A task whose caller gave up before a worker reached it is skipped.
 	if ctx.Err() != nil {
-		j.fail(context.Cause(ctx))
+		j.fail(p, context.Cause(ctx))
 		return true
 	}
 	v, err := call(ctx, j.f, j.arg)
@@ -670,7 +690,7 @@ func (j *applyJob[A, R]) run(pctx context.Context) bool {
 	return err != nil
 }
 
-func (j *applyJob[A, R]) fail(err error) {
+func (j *applyJob[A, R]) fail(_ *Pool, err error) {
 	var zero R
 	j.finish(zero, err)
 }
@@ -706,8 +726,8 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *As
 	if ctx.Done() != nil {
 		j.ctx, j.stop = p.taskContext(ctx)
 	}
-	if err := p.submit(ctx, unit{job: j}); err != nil {
-		j.fail(err)
+	if err := p.submit(ctx, j); err != nil {
+		j.fail(p, err)
 	}
 	return &j.res
 }
@@ -761,7 +781,7 @@ func (m *mapState[A, R]) end() {
 	}
 }
 
-func (c *mapChunk[A, R]) run(context.Context) (failed bool) {
+func (c *mapChunk[A, R]) run(*Pool) (failed bool) {
 	m := c.m
 	defer m.end()
 	defer func() {
@@ -789,7 +809,7 @@ func (c *mapChunk[A, R]) run(context.Context) (failed bool) {
 	return false
 }
 
-func (c *mapChunk[A, R]) fail(err error) {
+func (c *mapChunk[A, R]) fail(_ *Pool, err error) {
 	c.m.stop(err)
 	c.m.end()
 }
@@ -837,11 +857,11 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	for i := range chunks {
 		chunks[i] = mapChunk[A, R]{m: m, lo: i * size, hi: min((i+1)*size, len(items))}
 		if m.stopped.Load() {
-			chunks[i].fail(m.err)
+			chunks[i].fail(p, m.err)
 			continue
 		}
-		if err := p.submit(m.ctx, unit{job: &chunks[i]}); err != nil {
-			chunks[i].fail(err)
+		if err := p.submit(m.ctx, &chunks[i]); err != nil {
+			chunks[i].fail(p, err)
 		}
 	}
 	<-m.done
@@ -868,7 +888,7 @@ type seqSlot[A, R any] struct {
 	err error
 }
 
-func (j *seqSlot[A, R]) run(context.Context) bool {
+func (j *seqSlot[A, R]) run(*Pool) bool {
 	if ctx := j.s.ctx; ctx.Err() != nil {
 		j.err = context.Cause(ctx)
 	} else {
@@ -880,7 +900,7 @@ func (j *seqSlot[A, R]) run(context.Context) bool {
 	return failed
 }
 
-func (j *seqSlot[A, R]) fail(err error) {
+func (j *seqSlot[A, R]) fail(_ *Pool, err error) {
 	j.err = err
 	j.s.ended <- j.i
 }
@@ -959,10 +979,10 @@ func mapSeq[A, R any](ctx context.Context, p *Pool, f Func[A, R], items iter.Seq
 			}
 			slots[i].arg = item
 			inflight++
-			if err := p.submit(ctx, unit{job: &slots[i]}); err != nil {
+			if err := p.submit(ctx, &slots[i]); err != nil {
 				// The pool is closed or ctx is done: every later item would
 				// fail the same way, so the sequence ends after this one.
-				slots[i].fail(err)
+				slots[i].fail(p, err)
 				break
 			}
 		}

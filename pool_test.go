@@ -555,7 +555,7 @@ func TestGoBlocksWhenQueueFull(t *testing.T) {
 		require.NoError(t, p.Go(wait)) // queued
 		var third atomic.Bool
 		go func() {
-			assert.ErrorIs(t, p.Go(wait), mp.ErrClosed)
+			assert.NoError(t, p.Go(wait))
 			third.Store(true)
 		}()
 		synctest.Wait()
@@ -563,9 +563,12 @@ func TestGoBlocksWhenQueueFull(t *testing.T) {
 		p.Terminate()
 		synctest.Wait()
 		assert.True(t, third.Load(), "Terminate unblocks Go")
+		require.ErrorIs(t, p.Go(wait), mp.ErrClosed)
 		close(release)
 		err := p.Join(t.Context())
-		require.ErrorIs(t, err, mp.ErrTerminated, "the queued Go task was terminated")
+		require.ErrorIs(t, err, mp.ErrTerminated, "the queued Go tasks were terminated")
+		assert.Len(t, err.(interface{ Unwrap() []error }).Unwrap(), 2)
+		assert.Equal(t, mp.PoolStats{Workers: 1, Completed: 1, Failed: 2}, p.Stats())
 	})
 }
 
