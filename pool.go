@@ -228,9 +228,9 @@ func newPool(workers int, be backend, opts []Option) *Pool {
 		workers:  workers,
 		be:       be,
 		counters: make([]counters, workers),
-		queue:   make(chan unit, c.queueSize),
-		live:    workers,
-		exited:  make(chan struct{}),
+		queue:    make(chan unit, c.queueSize),
+		live:     workers,
+		exited:   make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 	for i := range workers {
@@ -337,7 +337,8 @@ func (p *Pool) submit(ctx context.Context, u unit) error {
 // [Pool.Terminate].
 //
 // Go blocks only while the pool's queue is full (see [QueueSize]), until a
-// worker takes a unit or the pool is terminated. It returns [ErrClosed]
+// worker takes a unit or [Pool.Terminate] makes room (the task then
+// resolves with [ErrTerminated], reported by Join). It returns [ErrClosed]
 // after [Pool.Close] or [Pool.Terminate], and nil otherwise. Go allocates
 // nothing.
 func (p *Pool) Go(f func(ctx context.Context) error) error {
@@ -347,8 +348,9 @@ func (p *Pool) Go(f func(ctx context.Context) error) error {
 // Close stops the pool from accepting tasks: the analogue of Python's
 // Pool.close and Executor.shutdown(wait=False). Tasks already submitted
 // still run; the workers exit once the queue is drained. Submitting after
-// Close returns [ErrClosed]. Close returns at once; calling it again, or
-// after [Pool.Terminate], does nothing.
+// Close returns [ErrClosed]. Close returns at once, unless submissions are
+// blocked on a full queue: it waits until they are queued. Calling it
+// again, or after [Pool.Terminate], does nothing.
 func (p *Pool) Close() {
 	p.closing.Store(true)
 	p.qmu.Lock()
