@@ -581,3 +581,17 @@ func seqN(n int) func(func(int) bool) {
 		}
 	}
 }
+
+// TestCollectedErrorsAreNotKept checks that a long-lived pool whose callers
+// collect every error does not keep the failed results for Join.
+func TestCollectedErrorsAreNotKept(t *testing.T) {
+	p := mp.NewPool(2)
+	boom := errors.New("boom")
+	fail := func(context.Context, int) (int, error) { return 0, boom }
+	for i := range 1000 {
+		_, err := mp.Apply(t.Context(), p, fail, i)
+		require.ErrorIs(t, err, boom)
+	}
+	assert.Less(t, mp.OwedLen(p), 200)
+	closeJoin(t, p)
+}
