@@ -28,9 +28,9 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// printer returns the task of §4–§6: print i.
+// printer returns the task of §4–§6: print i. w must be safe for
+// concurrent use.
 func printer(w io.Writer) mp.Func[int, struct{}] {
-	w = &syncWriter{w: w}
 	return func(_ context.Context, i int) (struct{}, error) {
 		fmt.Fprintln(w, i)
 		return struct{}{}, nil
@@ -103,6 +103,7 @@ func ProcessImages(ctx context.Context, w io.Writer, n, workers int, sleep time.
 // PoolMap is the twin of §4, Pool(8).map(test, range(100)) then close and
 // join.
 func PoolMap(ctx context.Context, w io.Writer) error {
+	w = &syncWriter{w: w}
 	p := mp.NewPool(8)
 	fmt.Fprintln(w, "多进程开始执行")
 	items := make([]int, 100)
@@ -120,6 +121,7 @@ func PoolMap(ctx context.Context, w io.Writer) error {
 // ApplyAsync is the twin of §5: 100 apply_async on Pool(8), close, then
 // join.
 func ApplyAsync(ctx context.Context, w io.Writer) error {
+	w = &syncWriter{w: w}
 	p := mp.NewPool(8)
 	test := printer(w)
 	for i := range 100 {
@@ -136,6 +138,7 @@ func ApplyAsync(ctx context.Context, w io.Writer) error {
 // Apply is the twin of §6: 100 blocking apply on Pool(8), then close and
 // join.
 func Apply(ctx context.Context, w io.Writer) error {
+	w = &syncWriter{w: w}
 	p := mp.NewPool(8)
 	test := printer(w)
 	for i := range 100 {
