@@ -171,9 +171,12 @@ type Pool struct {
 	closing atomic.Bool
 	// qmu guards the queue's closing: submitters hold it for reading
 	// while they send, so that the channel is never closed under a
-	// blocked sender.
+	// blocked sender. Every submission writes it: the padding keeps it
+	// off the cache lines that the workers read for every unit.
+	_      [64]byte
 	qmu    sync.RWMutex
 	closed bool
+	_      [64]byte
 
 	// drained counts the units Terminate failed itself, for Stats.
 	drained atomic.Int64
