@@ -366,12 +366,27 @@ func (p *Pool) Go(f func(ctx context.Context) error) error {
 // Close stops the pool from accepting tasks: the analogue of Python's
 // Pool.close and Executor.shutdown(wait=False). Tasks already submitted
 // still run; the workers exit once the queue is drained. Submitting after
-// Close returns [ErrClosed]. Close returns at once, unless submissions are
-// blocked on a full queue: it waits until they are queued. Calling it
-// again, or after [Pool.Terminate], does nothing.
+// Close returns [ErrClosed]; submissions already blocked on a full queue
+// still go through. Close returns at once; calling it again, or after
+// [Pool.Terminate], does nothing.
 func (p *Pool) Close() {
 	p.closing.Store(true)
-	p.qmu.Lock()
+	if p.qmu.TryLock() {
+		p.closeQueue()
+		return
+	}
+	// Submitters blocked on a full queue hold qmu for reading until a
+	// worker makes room. Waiting for them here could deadlock a task that
+	// closes its own pool, so a goroutine does; it ends as soon as they
+	// are queued, before any worker can exit.
+	go func() {
+		p.qmu.Lock()
+		p.closeQueue()
+	}()
+}
+
+// closeQueue closes the queue once and releases qmu, which the caller holds.
+func (p *Pool) closeQueue() {
 	defer p.qmu.Unlock()
 	if !p.closed {
 		p.closed = true
@@ -411,11 +426,7 @@ func (p *Pool) Terminate() {
 			runtime.Gosched()
 		}
 	}
-	defer p.qmu.Unlock()
-	if !p.closed {
-		p.closed = true
-		close(p.queue)
-	}
+	p.closeQueue()
 }
 
 // Join waits for the workers to exit, after [Pool.Close] or
@@ -857,6 +868,9 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	var c mapConfig
 	for _, o := range opts {
 		o.applyMap(&c)
+	}
+	if p.closing.Load() {
+		return nil, ErrClosed
 	}
 	if len(items) == 0 {
 		return []R{}, nil

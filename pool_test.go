@@ -518,11 +518,13 @@ func TestMapSeqBreakCancelsOutstanding(t *testing.T) {
 		for v, err := range mp.MapSeq(t.Context(), p, task, seqN(1000)) {
 			require.NoError(t, err)
 			assert.Equal(t, 0, v)
+			synctest.Wait() // every worker is now inside a task
+			assert.Equal(t, 4, p.Stats().Running)
 			break
 		}
-		// Every task that was running has returned when the loop ends.
-		assert.Equal(t, 0, p.Stats().Running)
-		assert.Positive(t, cancelled.Load())
+		// Every task that was running saw its ctx cancelled and has
+		// returned when the loop ends: no synctest.Wait needed.
+		assert.EqualValues(t, 4, cancelled.Load())
 		closeJoin(t, p)
 	})
 }
@@ -594,4 +596,30 @@ func TestCollectedErrorsAreNotKept(t *testing.T) {
 	}
 	assert.Less(t, mp.OwedLen(p), 200)
 	closeJoin(t, p)
+}
+
+// TestCloseDoesNotWaitForBlockedSubmitters closes a pool from inside its
+// only worker while a submission waits for room: Close must not wait for
+// it, and the submission must still run.
+func TestCloseDoesNotWaitForBlockedSubmitters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := mp.NewPool(1, mp.QueueSize(1))
+		var ran atomic.Int64
+		release := make(chan struct{})
+		count := func(context.Context) error { ran.Add(1); return nil }
+		require.NoError(t, p.Go(func(context.Context) error {
+			<-release
+			p.Close() // from inside the pool's only worker
+			return count(nil)
+		}))
+		synctest.Wait()
+		require.NoError(t, p.Go(count)) // fills the queue
+		go func() { assert.NoError(t, p.Go(count)) }()
+		synctest.Wait() // the third submission now waits for room
+		close(release)
+		synctest.Wait() // the worker has closed the pool
+		require.NoError(t, p.Join(t.Context()))
+		assert.EqualValues(t, 3, ran.Load())
+		require.ErrorIs(t, p.Go(count), mp.ErrClosed)
+	})
 }
