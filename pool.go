@@ -21,14 +21,17 @@ import (
 // of a MapSeq.
 //
 // How a unit executes is the business of a backend. The goroutine backend
-// runs each worker as a goroutine that calls job.run in-process. A process
-// backend, added in its own file with its own constructor, keeps one
-// goroutine per child process that takes units from the same queue, sends
-// their encoded form (a registered function's name and the gob-encoded
-// argument, or one encoded batch for a Map chunk) to the child, keeps
-// several in flight (pipelining), and resolves each from the encoded
-// reply. When a child dies, that goroutine fails the units it had in
-// flight with an *ExitError from outside, and replaces the child. The
+// runs each worker as a goroutine that calls unit.run in-process. A process
+// backend, added in its own file with its own constructor (NewProcessPool
+// returning the same *Pool), keeps one goroutine per child process that
+// takes units from the same queue with next, sends their encoded form (a
+// registered function's name and the gob-encoded argument, or one encoded
+// batch for a Map chunk) to the child, keeps several in flight
+// (pipelining), and resolves each from the encoded reply. Its units
+// implement unit plus the encoding and decoding it needs. When a child
+// dies, that goroutine fails the units it had in flight from outside with
+// unit.fail(p, &ExitError{...}), and replaces the child; Terminate calls
+// backend.terminate, which kills the children instead of waiting. The
 // generic functions then gain one branch that builds a remote unit instead
 // of a local one; nothing else in the public API changes.
 
@@ -40,9 +43,9 @@ type backend interface {
 	// p.counters[i]), and returns.
 	work(p *Pool, i int)
 	// terminate is called once by Terminate, after the pool's context has
-	// been cancelled with cause ErrTerminated and the queue closed. A
-	// backend whose running units cannot see that context (a child
-	// process) stops them here.
+	// been cancelled with cause ErrTerminated and before the queue is
+	// drained. A backend whose running units cannot see that context (a
+	// child process) stops them here, failing them with ErrTerminated.
 	terminate()
 }
 
