@@ -39,8 +39,8 @@ import (
 type backend interface {
 	// work is the body of worker i, run by the Pool on its own goroutine.
 	// It takes units with p.next(i) until that reports false, executes
-	// them with p.exec(i, u) (or, remotely, accounts for them with
-	// p.counters[i]), and returns.
+	// them with p.exec(i, u) (or, remotely, counts them in shard i as exec
+	// does), and returns.
 	work(p *Pool, i int)
 	// terminate is called once by Terminate, after the pool's context has
 	// been cancelled with cause ErrTerminated and before the queue is
@@ -184,10 +184,11 @@ type Pool struct {
 	// drained counts the units Terminate failed itself, for Stats.
 	drained atomic.Int64
 
-	// counters holds each worker's counters for Stats. Each worker writes
-	// only its own, on a cache line of its own, so that counting costs
-	// the hot path no contended atomic operation.
+	// counters holds the Stats counters, sharded by worker on cache lines
+	// of their own, so that counting costs the hot path little.
 	counters []counters
+	// shared reports whether several workers count in one shard.
+	shared bool
 
 	// mu guards the fields below.
 	mu     sync.Mutex
@@ -202,14 +203,26 @@ type Pool struct {
 	owedMax int
 }
 
-// counters are the Stats counters of one worker. Only that worker writes
-// them, so an increment is a load and a store, not a read-modify-write.
+// counters are the Stats counters of one shard of workers: worker i counts
+// in shard i % maxShards. A shard of one worker is written by that worker
+// alone, so its increment is a load and a store rather than a
+// read-modify-write. A fixed number of shards keeps them in cache however
+// many workers there are.
 type counters struct {
 	started, completed, failed atomic.Int64
 	_                          [104]byte
 }
 
-func inc(c *atomic.Int64) { c.Store(c.Load() + 1) }
+const maxShards = 16
+
+// inc adds one to c, which only the calling worker writes unless shared.
+func inc(c *atomic.Int64, shared bool) {
+	if shared {
+		c.Add(1)
+	} else {
+		c.Store(c.Load() + 1)
+	}
+}
 
 // collectible is a failed result whose error Join reports unless a caller
 // collected it first.
@@ -241,8 +254,9 @@ func newPool(workers int, be backend, opts []Option) *Pool {
 	p := &Pool{
 		workers:  workers,
 		be:       be,
-		counters: make([]counters, workers),
+		counters: make([]counters, min(workers, maxShards)),
 		queue:    make(chan unit, c.queueSize),
+		shared:   workers > maxShards,
 		live:     workers,
 		exited:   make(chan struct{}),
 	}
@@ -267,9 +281,9 @@ func (p *Pool) next(i int) (unit, bool) {
 		if !p.terminated.Load() {
 			return u, true
 		}
-		c := &p.counters[i]
-		inc(&c.started)
-		inc(&c.failed)
+		c := &p.counters[i%maxShards]
+		inc(&c.started, p.shared)
+		inc(&c.failed, p.shared)
 		u.fail(p, ErrTerminated)
 	}
 	return nil, false
@@ -277,12 +291,12 @@ func (p *Pool) next(i int) (unit, bool) {
 
 // exec runs u on the calling goroutine and updates the counters.
 func (p *Pool) exec(i int, u unit) {
-	c := &p.counters[i]
-	inc(&c.started)
+	c := &p.counters[i%maxShards]
+	inc(&c.started, p.shared)
 	if u.run(p) {
-		inc(&c.failed)
+		inc(&c.failed, p.shared)
 	} else {
-		inc(&c.completed)
+		inc(&c.completed, p.shared)
 	}
 }
 
