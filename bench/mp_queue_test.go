@@ -1,5 +1,3 @@
-//go:build mpready
-
 package bench
 
 import (
