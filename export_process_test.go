@@ -1,0 +1,47 @@
+package mp
+
+import (
+	"context"
+	"encoding/binary"
+)
+
+// AllowRegisterForTest lets a test call Register although Main has run,
+// and returns the function that restores the guard.
+func AllowRegisterForTest() (restore func()) {
+	mainCalled.Store(false)
+	return func() { mainCalled.Store(true) }
+}
+
+// RoundTrip encodes v as it would cross to a child and decodes it again.
+func RoundTrip[T any](v T) (T, []byte, error) {
+	c := codecFor[T]()
+	b, err := c.encode(v)
+	if err != nil {
+		var zero T
+		return zero, nil, err
+	}
+	out, err := c.decode(b)
+	return out, b, err
+}
+
+// CrossError sends err through the error encoding of a task's reply.
+func CrossError(err error) error { return decodeError(encodeError(err)) }
+
+// BadFrame is a task that, in the child, writes a frame the parent must
+// reject ("garbage": an unknown kind; "oversized": a length over the limit)
+// and then waits to be dropped. It is the test hook for a misbehaving child.
+var BadFrame = Register(func(ctx context.Context, kind string) (struct{}, error) {
+	var b []byte
+	switch kind {
+	case "garbage":
+		b = binary.BigEndian.AppendUint32(nil, 13)
+		b = append(b, 200, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0)
+	case "oversized":
+		b = binary.BigEndian.AppendUint32(nil, 1<<31)
+	}
+	if _, err := parentConn.nc.Write(b); err != nil {
+		return struct{}{}, err
+	}
+	<-ctx.Done()
+	return struct{}{}, nil
+})
