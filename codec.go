@@ -6,7 +6,6 @@ import (
 	"encoding"
 	"encoding/binary"
 	"encoding/gob"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -195,6 +194,16 @@ type wireError struct {
 	Typed    []byte // gob of typedError for the first gob-registered error in the chain
 }
 
+// sentinelIndex returns 1 + the index of e in sentinels, or 0.
+func sentinelIndex(e error) int {
+	for i, s := range sentinels {
+		if e == s {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // typedError carries an error through gob as an interface value, which gob
 // can encode only when the concrete type was registered with gob.Register.
 type typedError struct{ E error }
@@ -206,23 +215,35 @@ func encodeError(err error) []byte {
 		w = wireError{Panic: true, Msg: fmt.Sprint(pe.Value), Stack: pe.Stack}
 		err = nil
 	}
-	for e := err; e != nil && (w.Sentinel == 0 || w.Typed == nil); e = errors.Unwrap(e) {
-		if w.Sentinel == 0 {
-			for i, s := range sentinels {
-				if e == s {
-					w.Sentinel = i + 1
-				}
-			}
-		}
-		if w.Typed == nil && w.Sentinel != 0 {
+	// Walk the whole error tree (errors.Join and %w with several
+	// operands included) for the first sentinel and the first error whose
+	// concrete type gob can send.
+	stack := []error{err}
+	for len(stack) > 0 && (w.Sentinel == 0 || w.Typed == nil) {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if e == nil {
 			continue
 		}
-		if w.Typed == nil {
+		if i := sentinelIndex(e); i > 0 {
+			if w.Sentinel == 0 {
+				w.Sentinel = i
+			}
+		} else if w.Typed == nil {
 			var buf bytes.Buffer
 			// Unregistered concrete types fail here; that error is the
 			// signal to fall back to the message alone.
 			if gob.NewEncoder(&buf).Encode(typedError{e}) == nil {
 				w.Typed = buf.Bytes()
+				continue
+			}
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			stack = append(stack, u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for i := len(u.Unwrap()) - 1; i >= 0; i-- {
+				stack = append(stack, u.Unwrap()[i])
 			}
 		}
 	}

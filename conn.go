@@ -240,15 +240,17 @@ func (c *conn) fail(err error) {
 	c.calls = nil
 	c.mu.Unlock()
 	close(c.broken)
+	// The owner hears first, so that it can act (kill a misbehaving
+	// child) before the peer sees the connection close.
+	if c.onBreak != nil {
+		c.onBreak(cause)
+	}
 	c.w.Fail(err)
 	c.nc.Close()
 	c.cancel(err)
 	for _, cl := range calls {
 		cl.err = err
 		close(cl.done)
-	}
-	if c.onBreak != nil {
-		c.onBreak(cause)
 	}
 }
 

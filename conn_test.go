@@ -1,0 +1,142 @@
+//go:build unix
+
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// connPair returns two serving connections joined by a socket pair; a is
+// given handlers by setup before it serves.
+func connPair(t *testing.T, setup func(a, b *conn)) (a, b *conn) {
+	t.Helper()
+	fa, fb, err := socketpair()
+	require.NoError(t, err)
+	na, err := net.FileConn(fa)
+	require.NoError(t, err)
+	nb, err := net.FileConn(fb)
+	require.NoError(t, err)
+	fa.Close()
+	fb.Close()
+	a, b = newConn(na, 0), newConn(nb, 0)
+	if setup != nil {
+		setup(a, b)
+	}
+	a.serve()
+	b.serve()
+	t.Cleanup(func() { a.close(); b.close() })
+	return a, b
+}
+
+func TestConnPipelinedCalls(t *testing.T) {
+	a, b := connPair(t, func(a, _ *conn) {
+		a.handle("echo", concurrent(func(_ context.Context, m message) (message, error) {
+			return message{header: m.header, raw: append(m.raw, '!')}, nil
+		}))
+	})
+	_ = a
+	const n = 500
+	calls := make([]*call, n)
+	for i := range calls {
+		var err error
+		calls[i], err = b.start("echo", message{header: []byte(fmt.Sprint(i)), raw: []byte("x")})
+		require.NoError(t, err)
+	}
+	for i, cl := range calls {
+		m, err := cl.wait(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), string(m.header))
+		assert.Equal(t, "x!", string(m.raw))
+	}
+}
+
+func TestConnBothDirectionsConcurrently(t *testing.T) {
+	double := concurrent(func(_ context.Context, m message) (message, error) {
+		return message{raw: append(m.raw, m.raw...)}, nil
+	})
+	a, b := connPair(t, func(a, b *conn) { a.handle("double", double); b.handle("double", double) })
+	var wg sync.WaitGroup
+	for _, c := range []*conn{a, b} {
+		for range 4 {
+			wg.Go(func() {
+				for range 100 {
+					m, err := c.call(t.Context(), "double", message{raw: []byte("ab")})
+					assert.NoError(t, err)
+					assert.Equal(t, "abab", string(m.raw))
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+func TestConnErrorsAndUnknownService(t *testing.T) {
+	_, b := connPair(t, func(a, _ *conn) {
+		a.handle("fail", concurrent(func(context.Context, message) (message, error) {
+			return message{}, fmt.Errorf("wrapped: %w", ErrFull)
+		}))
+	})
+	_, err := b.call(t.Context(), "fail", message{})
+	require.ErrorIs(t, err, ErrFull)
+	_, err = b.call(t.Context(), "nosuch", message{})
+	require.ErrorContains(t, err, `no service "nosuch"`)
+}
+
+func TestConnCancel(t *testing.T) {
+	entered := make(chan struct{})
+	cause := make(chan error, 1)
+	_, b := connPair(t, func(a, _ *conn) {
+		a.handle("block", concurrent(func(ctx context.Context, _ message) (message, error) {
+			close(entered)
+			<-ctx.Done()
+			cause <- context.Cause(ctx)
+			return message{}, ctx.Err()
+		}))
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	cl, err := b.start("block", message{})
+	require.NoError(t, err)
+	<-entered
+	cancel()
+	_, err = cl.wait(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, <-cause, errCallerCancelled, "the handler's ctx is cancelled by the caller")
+}
+
+func TestConnNotify(t *testing.T) {
+	got := make(chan string, 1)
+	_, b := connPair(t, func(a, _ *conn) {
+		a.handle("note", func(req *request) {
+			got <- string(req.msg.raw)
+			req.reply(message{}, nil)
+		})
+	})
+	require.NoError(t, b.notify("note", message{raw: []byte("hi")}))
+	assert.Equal(t, "hi", <-got)
+}
+
+func TestConnBreakFailsPendingCalls(t *testing.T) {
+	broke := make(chan error, 1)
+	a, b := connPair(t, func(a, b *conn) {
+		a.handle("hang", func(*request) {})
+		b.onBreak = func(err error) { broke <- err }
+	})
+	cl, err := b.start("hang", message{})
+	require.NoError(t, err)
+	a.close()
+	_, err = cl.wait(t.Context())
+	require.ErrorIs(t, err, errLost)
+	assert.ErrorIs(t, <-broke, io.EOF, "the owner learns why")
+	_, err = b.start("hang", message{})
+	assert.ErrorIs(t, err, errLost, "calls after the break fail at once")
+	assert.True(t, errors.Is(b.brokenErr(), errLost))
+}
