@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mpgo/mp/internal/wire"
@@ -78,7 +79,7 @@ func concurrent(fn func(ctx context.Context, m message) (message, error)) handle
 // by request ID. One reader goroutine per conn dispatches incoming frames;
 // the wire.Writer batches outgoing ones. It is safe for concurrent use.
 type conn struct {
-	nc net.Conn
+	nc stream
 	r  *wire.Reader
 	w  *wire.Writer
 
@@ -110,7 +111,18 @@ var (
 	errConnClosed = errors.New("closed by this process")
 )
 
-func newConn(nc net.Conn, maxFrame int) *conn {
+// stream is what a conn runs on: in practice an *os.File for a
+// non-blocking socket, which the runtime's poller serves. Using *os.File
+// rather than package net keeps net, and with it cgo and the dynamic
+// loader, out of programs that do not otherwise need them, which makes
+// every child start faster.
+type stream interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+func newConn(nc stream, maxFrame int) *conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &conn{
 		nc:       nc,
@@ -150,7 +162,7 @@ func (c *conn) goroutine(fn func()) {
 func (c *conn) serve() {
 	c.goroutine(func() {
 		for {
-			f, err := c.r.ReadFrame()
+			f, err := c.readFrame()
 			if err == nil {
 				err = c.dispatch(f)
 			}
@@ -160,6 +172,16 @@ func (c *conn) serve() {
 			}
 		}
 	})
+}
+
+// readFrame reads the next frame. A peer that closed its end with data of
+// ours unread gives ECONNRESET rather than EOF; both mean it hung up.
+func (c *conn) readFrame() (wire.Frame, error) {
+	f, err := c.r.ReadFrame()
+	if errors.Is(err, syscall.ECONNRESET) {
+		err = io.EOF
+	}
+	return f, err
 }
 
 func (c *conn) dispatch(f wire.Frame) error {

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"os"
 	"sync"
 	"testing"
 
@@ -15,19 +15,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// filePair returns the two ends of a socket pair, both pollable.
+func filePair(t testing.TB) (*os.File, *os.File) {
+	fa, fb, err := socketpair()
+	require.NoError(t, err)
+	return fa, fb
+}
+
 // connPair returns two serving connections joined by a socket pair; a is
 // given handlers by setup before it serves.
 func connPair(t *testing.T, setup func(a, b *conn)) (a, b *conn) {
 	t.Helper()
-	fa, fb, err := socketpair()
-	require.NoError(t, err)
-	na, err := net.FileConn(fa)
-	require.NoError(t, err)
-	nb, err := net.FileConn(fb)
-	require.NoError(t, err)
-	fa.Close()
-	fb.Close()
-	a, b = newConn(na, 0), newConn(nb, 0)
+	fa, fb := filePair(t)
+	a, b = newConn(fa, 0), newConn(fb, 0)
 	if setup != nil {
 		setup(a, b)
 	}
@@ -139,4 +139,55 @@ func TestConnBreakFailsPendingCalls(t *testing.T) {
 	_, err = b.start("hang", message{})
 	assert.ErrorIs(t, err, errLost, "calls after the break fail at once")
 	assert.True(t, errors.Is(b.brokenErr(), errLost))
+}
+
+func benchConn(b *testing.B) *conn {
+	fa, fb := filePair(b)
+	a, c := newConn(fa, 0), newConn(fb, 0)
+	a.handle("echo", func(req *request) { req.reply(req.msg, nil) })
+	a.serve()
+	c.serve()
+	b.Cleanup(func() { a.close(); c.close() })
+	return c
+}
+
+// BenchmarkConnRoundTrip is one small call at a time: the latency floor of
+// a request to a child.
+func BenchmarkConnRoundTrip(b *testing.B) {
+	c := benchConn(b)
+	ctx := context.Background()
+	m := message{raw: []byte("12345678")}
+	for b.Loop() {
+		if _, err := c.call(ctx, "echo", m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConnPipelined keeps 256 small calls in flight, as a process
+// pool or a queue does.
+func BenchmarkConnPipelined(b *testing.B) {
+	c := benchConn(b)
+	ctx := context.Background()
+	m := message{raw: []byte("12345678")}
+	const window = 256
+	inflight := make(chan *call, window)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for cl := range inflight {
+			if _, err := cl.wait(ctx); err != nil {
+				b.Error(err)
+			}
+		}
+	}()
+	for b.Loop() {
+		cl, err := c.start("echo", m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inflight <- cl
+	}
+	close(inflight)
+	<-done
 }

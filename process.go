@@ -168,17 +168,15 @@ func (p *Process[R]) Start() error {
 	if name == "" {
 		name = fmt.Sprintf("Process-%d", processCount.Add(1))
 	}
-	ch, err := spawn(spawnOptions{name: name, env: p.Env, stdout: p.Stdout, stderr: p.Stderr})
+	ch, err := spawn(spawnOptions{
+		name: name, env: p.Env, stdout: p.Stdout, stderr: p.Stderr,
+		first: &outgoing{serviceRun, message{header: []byte(p.task.name), raw: p.arg}},
+	})
 	if err != nil {
 		return err
 	}
-	cl, err := ch.conn.start(serviceRun, message{header: []byte(p.task.name), raw: p.arg})
-	if err != nil {
-		// The child died at once; its exit tells why.
-		cl = nil
-	}
 	p.started, p.ch = true, ch
-	go p.watch(cl)
+	go p.watch(ch.first)
 	return nil
 }
 
@@ -324,6 +322,16 @@ type spawnOptions struct {
 	// setup registers parent-side services on the child's connection
 	// before it starts serving (for example a queue broker).
 	setup func(*child)
+	// first, if set, is a request sent as soon as the child is started,
+	// before its handshake arrives, so that the child finds it waiting;
+	// spawn returns its call as child.first.
+	first *outgoing
+}
+
+// outgoing is a request to a service.
+type outgoing struct {
+	service string
+	msg     message
 }
 
 // child is a started child process, seen from its parent.
@@ -332,7 +340,11 @@ type child struct {
 	name string
 	conn *conn
 	cmd  *exec.Cmd
-	tail *tailWriter // nil unless stderr is captured
+
+	// first is the call of spawnOptions.first; if it could not be sent,
+	// first is nil and the child's exit tells why.
+	first *call
+	tail  *tailWriter // nil unless stderr is captured
 
 	done     chan struct{} // closed once the child has been reaped
 	exitCode int           // valid once done is closed

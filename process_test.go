@@ -1,9 +1,10 @@
+//go:build unix
+
 package mp_test
 
 import (
 	"bytes"
 	"context"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"os"
@@ -35,12 +36,6 @@ func napUntilCancelled(ctx context.Context, d time.Duration) (struct{}, error) {
 	}
 	return struct{}{}, nil
 }
-
-// quotaError is a gob-registered error type: errors.As finds it in the
-// parent.
-type quotaError struct{ Limit int }
-
-func (e quotaError) Error() string { return fmt.Sprintf("quota %d exceeded", e.Limit) }
 
 func failWith(_ context.Context, kind string) (int, error) {
 	switch kind {
@@ -94,7 +89,6 @@ func shout(_ context.Context, s string) (struct{}, error) {
 }
 
 func init() {
-	gob.Register(quotaError{})
 	mp.Register(square)
 	mp.Register(napUntilCancelled)
 	mp.Register(failWith)

@@ -4,12 +4,11 @@ package mp
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
@@ -62,20 +61,20 @@ func spawn(o spawnOptions) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := net.FileConn(parentEnd)
-	parentEnd.Close()
-	if err != nil {
-		return nil, fmt.Errorf("mp: socket for child: %w", err)
-	}
+	// The token only has to be unpredictable enough that a stray fd 3
+	// cannot pass for our socket; math/rand/v2 is seeded from the system
+	// and spares children the start-up cost of crypto's packages.
 	var tok [16]byte
-	_, _ = rand.Read(tok[:]) // crypto/rand.Read never fails
+	for i := range tok {
+		tok[i] = byte(rand.Uint32())
+	}
 	token := hex.EncodeToString(tok[:])
 	mode := "process"
 	if o.worker {
 		mode = "worker"
 	}
 
-	ch := &child{name: o.name, done: make(chan struct{}), conn: newConn(nc, 0)}
+	ch := &child{name: o.name, done: make(chan struct{}), conn: newConn(parentEnd, 0)}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
@@ -112,6 +111,11 @@ func spawn(o spawnOptions) (*child, error) {
 	}
 	ch.pid = cmd.Process.Pid
 	go ch.reap()
+	if o.first != nil {
+		// Sent before the handshake: the request waits in the socket
+		// while the child starts, which saves a round trip.
+		ch.first, _ = ch.conn.start(o.first.service, o.first.msg)
+	}
 
 	if err := ch.handshake(token); err != nil {
 		ch.signal(sigKill)
@@ -162,11 +166,13 @@ func (ch *child) handshake(token string) error {
 	go func() {
 		select {
 		case <-ch.done:
-			ch.conn.nc.SetReadDeadline(time.Now())
+			// Not "now": a hello already in the socket must still be
+			// read, and a deadline in the past fails reads at once.
+			ch.conn.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		case <-stop:
 		}
 	}()
-	f, err := ch.conn.r.ReadFrame()
+	f, err := ch.conn.readFrame()
 	close(stop)
 	ch.conn.nc.SetReadDeadline(time.Time{})
 	exited := false
@@ -234,7 +240,9 @@ func (ch *child) signal(sig signalKind) error {
 }
 
 // socketpair returns the two ends of a new AF_UNIX stream socket pair,
-// both close-on-exec: the child's end is passed explicitly.
+// both close-on-exec (the child's end is passed explicitly) and
+// non-blocking, so that the runtime's poller serves them. (os/exec makes
+// the child's end blocking again when it passes it on.)
 func socketpair() (parentEnd, childEnd *os.File, err error) {
 	// Holding ForkLock keeps another goroutine's fork from inheriting
 	// the descriptors before they are marked close-on-exec.
@@ -243,6 +251,10 @@ func socketpair() (parentEnd, childEnd *os.File, err error) {
 	if err == nil {
 		syscall.CloseOnExec(fds[0])
 		syscall.CloseOnExec(fds[1])
+		err = syscall.SetNonblock(fds[0], true)
+	}
+	if err == nil {
+		err = syscall.SetNonblock(fds[1], true)
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
@@ -323,14 +335,13 @@ func runChildIfAsked() {
 	// The connection must not leak into processes this child starts:
 	// they would keep it open after this child died.
 	syscall.CloseOnExec(childFD)
-	f := os.NewFile(childFD, "mp-parent")
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
+	// Non-blocking before NewFile, so that the runtime's poller serves
+	// it and deadlines work.
+	if err := syscall.SetNonblock(childFD, true); err != nil {
 		fmt.Fprintf(os.Stderr, "mp: child cannot use its connection to the parent: %v\n", err)
 		os.Exit(70)
 	}
-	c := newConn(nc, 0)
+	c := newConn(os.NewFile(childFD, "mp-parent"), 0)
 	if err := c.w.WriteFrame(&wire.Frame{Kind: kindHello, Header: []byte(token)}, true); err != nil {
 		os.Exit(70)
 	}

@@ -2,6 +2,7 @@ package mp_test
 
 import (
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// quotaError is a gob-registered error type: errors.As finds it in the
+// parent.
+type quotaError struct{ Limit int }
+
+func (e quotaError) Error() string { return fmt.Sprintf("quota %d exceeded", e.Limit) }
+
+func init() { gob.Register(quotaError{}) }
 
 func cube(_ context.Context, x int) (int, error) { return x * x * x, nil }
 
