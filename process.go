@@ -97,9 +97,24 @@ var processCount atomic.Int64
 // closes. [Process.Terminate] and [Process.Kill] reach the child's whole
 // process group, so programs the task started die too.
 //
-// Code run in children counts towards `go test -cover`: the child inherits
-// GOCOVERDIR and writes its counters when it exits normally. A child ended
-// by Terminate or Kill writes none.
+// Start starts the child and one goroutine that waits for it; the
+// goroutine ends once the child has exited and been reaped, so every child
+// is reaped whether or not anyone calls Join. The child's standard input
+// is /dev/null. The child leads its own process group, so a Ctrl-C at the
+// terminal reaches only the parent; the children then die with it.
+//
+// Starting a child and collecting a trivial task's result takes about
+// 2 ms on a small program, about 1.5 times as long as exec'ing and reaping
+// a minimal static Go binary (BenchmarkProcessStartSmallProgram); Python's
+// fork start method takes 1.7 ms and spawn 48 ms on the same machine.
+// Start-up grows with what the binary initialises: a program that imports
+// package net links dynamically by default and pays for the dynamic
+// loader in every child.
+//
+// Code that runs in children counts towards `go test -cover`: a child is
+// the test binary again, inherits the coverage settings, and writes its
+// counters when it exits normally; a child ended by Terminate or Kill
+// writes none.
 type Process[R any] struct {
 	// Name is the child's name, as CurrentProcess reports it in the child.
 	// Empty means "Process-N", N counting the processes this process
@@ -360,7 +375,8 @@ var parentHooks []func(*child)
 
 // childHooks run in a child, before its connection to the parent serves;
 // other parts of mp add to it from init to register child-side services.
-var childHooks []func(*conn)
+// worker tells a process-pool worker from a Process child.
+var childHooks []func(c *conn, worker bool)
 
 // parentConn is a child's connection to its parent; nil in a process mp
 // did not start.

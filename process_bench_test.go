@@ -114,3 +114,24 @@ func BenchmarkProcessStartParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCodec measures encoding and decoding one value as it crosses to
+// a child: the fixed binary form of an int, and gob for a small struct
+// (each gob value carries its type description).
+func BenchmarkCodec(b *testing.B) {
+	b.Run("int", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := mp.RoundTrip(123456); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("struct", func(b *testing.B) {
+		v := point{X: 1, Y: 2}
+		for b.Loop() {
+			if _, _, err := mp.RoundTrip(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -379,7 +379,7 @@ func serveChild(c *conn, worker bool) {
 		os.Exit(0)
 	}
 	for _, hook := range childHooks {
-		hook(c)
+		hook(c, worker)
 	}
 	c.serve()
 	for {
