@@ -86,15 +86,32 @@ func codecFor[T any]() codec[T] {
 	return codec[T]{kind: kindOf(t), typ: t}
 }
 
-// encode returns the wire form of v. For a byte slice it returns the
-// slice itself, without a copy.
-func (c codec[T]) encode(v T) ([]byte, error) {
+// encode returns the wire form of v for any receiver. For a byte slice it
+// returns the slice itself, without a copy.
+func (c codec[T]) encode(v T) ([]byte, error) { return c.encodeOn(nil, v) }
+
+// encodeOn returns the wire form of v for the peer of cn, which must then
+// be sent on cn. Gob values of most types then carry no type description
+// (see gobstream.go). cn may be nil.
+func (c codec[T]) encodeOn(cn *conn, v T) ([]byte, error) {
 	switch c.kind {
 	case codecEmpty:
 		return nil, nil
 	case codecGob:
-		var buf bytes.Buffer
-		enc := gob.NewEncoder(&buf)
+		if cn != nil && c.typ.Kind() != reflect.Interface {
+			if gt := streamType(c.typ); gt != nil {
+				if err := cn.defineGob(gt); err != nil {
+					return nil, err
+				}
+				b, err := gt.encode(reflect.ValueOf(v))
+				if err != nil {
+					return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
+				}
+				return b, nil
+			}
+		}
+		buf := bytes.NewBuffer([]byte{gobFresh})
+		enc := gob.NewEncoder(buf)
 		var err error
 		if c.typ.Kind() == reflect.Interface {
 			// gob sends an interface value only through a pointer to it;
@@ -130,7 +147,10 @@ func (c codec[T]) encode(v T) ([]byte, error) {
 
 // decode is the inverse of encode. It may keep b: a decoded byte slice is
 // b itself.
-func (c codec[T]) decode(b []byte) (T, error) {
+func (c codec[T]) decode(b []byte) (T, error) { return c.decodeOn(nil, b) }
+
+// decodeOn is the inverse of encodeOn, for a payload that arrived on cn.
+func (c codec[T]) decodeOn(cn *conn, b []byte) (T, error) {
 	var v T
 	rv := reflect.ValueOf(&v).Elem()
 	bad := func() (T, error) {
@@ -140,7 +160,16 @@ func (c codec[T]) decode(b []byte) (T, error) {
 	switch c.kind {
 	case codecEmpty:
 	case codecGob:
-		if err := gob.NewDecoder(bytes.NewReader(b)).DecodeValue(rv); err != nil {
+		var err error
+		switch {
+		case len(b) > 0 && b[0] == gobFresh:
+			err = gob.NewDecoder(bytes.NewReader(b[1:])).DecodeValue(rv)
+		case len(b) > 0 && b[0] == gobStreamed && cn != nil:
+			err = cn.decodeStreamed(b[1:], rv.Addr())
+		default:
+			return bad()
+		}
+		if err != nil {
 			var zero T
 			return zero, fmt.Errorf("mp: cannot decode %v: %w", c.typ, err)
 		}

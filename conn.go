@@ -21,6 +21,7 @@ const (
 	kindReply                         // header and raw as the handler returned them
 	kindReplyErr                      // header: an error as encodeError writes it
 	kindCancel                        // the caller no longer waits for request ID
+	kindGobType                       // raw: the description of gob type ID (see gobstream.go)
 )
 
 // message is a service's payload: a small header and the raw bytes.
@@ -101,6 +102,8 @@ type conn struct {
 	err      error         // why the connection ended; set once
 	broken   chan struct{} // closed when err is set
 	closing  bool          // close was called: the end is not an error
+
+	gobs gobTable // gob types described in each direction
 }
 
 var (
@@ -234,6 +237,8 @@ func (c *conn) dispatch(f wire.Frame) error {
 		if req != nil {
 			req.cancel(errCallerCancelled)
 		}
+	case kindGobType:
+		c.gobDefined(f.ID, f.Raw)
 	default:
 		return fmt.Errorf("%w: unknown frame kind %d", wire.ErrMalformed, f.Kind)
 	}

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sync"
 	"testing"
 
+	"github.com/mpgo/mp/internal/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -190,4 +192,98 @@ func BenchmarkConnPipelined(b *testing.B) {
 	}
 	close(inflight)
 	<-done
+}
+
+type streamPoint struct {
+	X, Y int
+	Tags map[string][]float64
+	Next *streamPoint
+}
+
+type withAny struct{ V any }
+
+// echoTyped serves "echo-T": decode a T from the request, encode it back.
+func echoTyped[T any](c *conn, name string) {
+	codec := codecFor[T]()
+	c.handle(name, concurrent(func(_ context.Context, m message) (message, error) {
+		v, err := codec.decodeOn(c, m.raw)
+		if err != nil {
+			return message{}, err
+		}
+		raw, err := codec.encodeOn(c, v)
+		return message{raw: raw}, err
+	}))
+}
+
+func callTyped[T any](t *testing.T, c *conn, name string, v T) T {
+	codec := codecFor[T]()
+	raw, err := codec.encodeOn(c, v)
+	require.NoError(t, err)
+	m, err := c.call(t.Context(), name, message{raw: raw})
+	require.NoError(t, err)
+	out, err := codec.decodeOn(c, m.raw)
+	require.NoError(t, err)
+	return out
+}
+
+func TestGobStreamsOnConn(t *testing.T) {
+	_, b := connPair(t, func(a, _ *conn) {
+		echoTyped[streamPoint](a, "point")
+		echoTyped[*streamPoint](a, "ptr")
+		echoTyped[withAny](a, "any")
+		echoTyped[[]string](a, "strings")
+	})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				p := streamPoint{X: g, Y: i, Tags: map[string][]float64{"k": {float64(i)}}, Next: &streamPoint{X: -1}}
+				assert.Equal(t, p, callTyped(t, b, "point", p))
+				assert.Equal(t, &p, callTyped(t, b, "ptr", &p))
+				assert.Equal(t, withAny{V: i}, callTyped(t, b, "any", withAny{V: i}))
+				assert.Equal(t, []string{"a", fmt.Sprint(i)}, callTyped(t, b, "strings", []string{"a", fmt.Sprint(i)}))
+			}
+		})
+	}
+	wg.Wait()
+
+	raw, err := codecFor[streamPoint]().encodeOn(b, streamPoint{X: 1})
+	require.NoError(t, err)
+	assert.Less(t, len(raw), 20, "a streamed value carries no type description")
+	raw, err = codecFor[withAny]().encodeOn(b, withAny{V: 1})
+	require.NoError(t, err)
+	assert.Equal(t, gobFresh, raw[0], "a type with an interface inside uses a fresh stream")
+}
+
+func TestGobStreamUndescribedType(t *testing.T) {
+	_, b := connPair(t, nil)
+	_, err := codecFor[streamPoint]().decodeOn(b, []byte{gobStreamed, 99, 1, 2})
+	require.ErrorIs(t, err, wire.ErrMalformed)
+	_, err = codecFor[streamPoint]().decodeOn(nil, []byte{gobStreamed, 1})
+	require.Error(t, err, "a streamed value needs its connection")
+}
+
+// BenchmarkCodecStreamed is BenchmarkCodec/struct on a connection, where
+// the type is described once: encode and decode of one small struct.
+func BenchmarkCodecStreamed(b *testing.B) {
+	type point struct{ X, Y int }
+	c := benchConn(b)
+	codec := codecFor[point]()
+	raw, err := codec.encodeOn(c, point{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Play the peer: take the description as the reader would.
+	gt := streamType(reflect.TypeFor[point]())
+	c.gobDefined(gt.id, gt.blob)
+	_ = raw
+	for b.Loop() {
+		raw, err := codec.encodeOn(c, point{1, 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := codec.decodeOn(c, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -134,7 +134,7 @@ type Process[R any] struct {
 	task    *entry
 	arg     []byte
 	prepErr error // why the task cannot run: reported by Start
-	decode  func([]byte) (R, error)
+	decode  func(*conn, []byte) (R, error)
 
 	done chan struct{} // closed once the child is reaped and the outcome known
 
@@ -152,7 +152,7 @@ type Process[R any] struct {
 // process when started. f must have been registered with [Register]; if it
 // was not, or arg cannot be encoded, [Process.Start] returns the error.
 func NewProcess[A, R any](f Func[A, R], arg A) *Process[R] {
-	p := &Process[R]{done: make(chan struct{}), decode: codecFor[R]().decode}
+	p := &Process[R]{done: make(chan struct{}), decode: codecFor[R]().decodeOn}
 	p.task, p.prepErr = registered(f)
 	if p.prepErr == nil {
 		p.arg, p.prepErr = codecFor[A]().encode(arg)
@@ -214,7 +214,7 @@ func (p *Process[R]) watch(cl *call) {
 			err = ch.exitError()
 		}
 	case err == nil:
-		p.result, err = p.decode(reply.raw)
+		p.result, err = p.decode(ch.conn, reply.raw)
 	}
 	p.err, p.exitCode = err, ch.exitCode
 	close(p.done)

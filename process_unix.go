@@ -414,6 +414,6 @@ func runRequest(req *request) (message, error) {
 	if !ok {
 		return message{}, fmt.Errorf("%w: %s is not registered in child process %d; register tasks unconditionally at package level", ErrNotRegistered, name, os.Getpid())
 	}
-	raw, err := e.run(req.ctx, req.msg.raw)
+	raw, err := e.run(req.ctx, req.c, req.msg.raw)
 	return message{raw: raw}, err
 }

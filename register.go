@@ -46,8 +46,8 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 	e := &entry{
 		name: key,
 		fv:   funcValue(f),
-		run: func(ctx context.Context, arg []byte) ([]byte, error) {
-			a, err := argCodec.decode(arg)
+		run: func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
+			a, err := argCodec.decodeOn(c, arg)
 			if err != nil {
 				return nil, err
 			}
@@ -55,7 +55,7 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 			if err != nil {
 				return nil, err
 			}
-			b, err := resCodec.encode(r)
+			b, err := resCodec.encodeOn(c, r)
 			if err != nil {
 				return nil, fmt.Errorf("mp: result of %s: %w", name, err)
 			}
@@ -92,7 +92,9 @@ func callTask[A, R any](ctx context.Context, f Func[A, R], a A) (r R, err error)
 type entry struct {
 	name string         // qualified name and type: the key a child looks up
 	fv   unsafe.Pointer // the func value, to tell closures of one literal apart
-	run  func(ctx context.Context, arg []byte) ([]byte, error)
+	// run decodes the argument, runs the task under recover and encodes
+	// its result, for the peer at the other end of c.
+	run func(ctx context.Context, c *conn, arg []byte) ([]byte, error)
 }
 
 var (
