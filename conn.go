@@ -58,6 +58,9 @@ func (r *request) reply(m message, err error) {
 	delete(r.c.incoming, r.id)
 	r.c.mu.Unlock()
 	f := wire.Frame{Kind: kindReply, ID: r.id, Header: m.header, Raw: m.raw}
+	if err == nil && f.Size() > r.c.maxFrame {
+		err = frameTooLarge(f.Size(), r.c.maxFrame)
+	}
 	if err != nil {
 		f = wire.Frame{Kind: kindReplyErr, ID: r.id, Header: encodeError(err)}
 	}
@@ -80,9 +83,10 @@ func concurrent(fn func(ctx context.Context, m message) (message, error)) handle
 // by request ID. One reader goroutine per conn dispatches incoming frames;
 // the wire.Writer batches outgoing ones. It is safe for concurrent use.
 type conn struct {
-	nc stream
-	r  *wire.Reader
-	w  *wire.Writer
+	nc       stream
+	maxFrame int
+	r        *wire.Reader
+	w        *wire.Writer
 
 	// ctx is the parent of every incoming request's context; it is
 	// cancelled, with the connection's error as cause, when it breaks.
@@ -125,10 +129,16 @@ type stream interface {
 	SetWriteDeadline(time.Time) error
 }
 
+// newConn returns a conn on nc that accepts and sends frames of at most
+// maxFrame bytes (wire.DefaultMaxFrame when maxFrame <= 0).
 func newConn(nc stream, maxFrame int) *conn {
+	if maxFrame <= 0 {
+		maxFrame = wire.DefaultMaxFrame
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &conn{
 		nc:       nc,
+		maxFrame: maxFrame,
 		r:        wire.NewReader(nc, maxFrame),
 		w:        wire.NewWriter(nc),
 		ctx:      ctx,
@@ -245,6 +255,12 @@ func (c *conn) dispatch(f wire.Frame) error {
 	return nil
 }
 
+// frameTooLarge is the error for a message over the frame limit: the
+// sender refuses it, since the receiver would drop the connection.
+func frameTooLarge(size, max int) error {
+	return fmt.Errorf("mp: message of %d bytes exceeds the %d-byte limit of a connection to a child process", size, max)
+}
+
 // errCallerCancelled is the cause of a request's ctx when its caller
 // stopped waiting.
 var errCallerCancelled = errors.New("mp: caller cancelled the request")
@@ -330,6 +346,12 @@ func (c *conn) start(service string, m message) (*call, error) {
 	c.calls[cl.id] = cl
 	c.mu.Unlock()
 	f := wire.Frame{Kind: kindRequest, ID: cl.id, Header: appendService(service, m.header), Raw: m.raw}
+	if f.Size() > c.maxFrame {
+		c.mu.Lock()
+		delete(c.calls, cl.id)
+		c.mu.Unlock()
+		return nil, frameTooLarge(f.Size(), c.maxFrame)
+	}
 	if err := c.w.WriteFrame(&f, false); err != nil {
 		c.mu.Lock()
 		delete(c.calls, cl.id)

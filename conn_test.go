@@ -287,3 +287,19 @@ func BenchmarkCodecStreamed(b *testing.B) {
 		}
 	}
 }
+
+func TestConnRefusesOversizedMessages(t *testing.T) {
+	fa, fb := filePair(t)
+	a, b := newConn(fa, 1024), newConn(fb, 1024)
+	a.handle("big", concurrent(func(context.Context, message) (message, error) {
+		return message{raw: make([]byte, 2048)}, nil
+	}))
+	a.serve()
+	b.serve()
+	t.Cleanup(func() { a.close(); b.close() })
+	_, err := b.start("big", message{raw: make([]byte, 2048)})
+	require.ErrorContains(t, err, "exceeds the 1024-byte limit")
+	_, err = b.call(t.Context(), "big", message{})
+	require.ErrorContains(t, err, "exceeds the 1024-byte limit", "the reply is replaced by an error")
+	assert.NoError(t, b.brokenErr(), "the connection survives")
+}

@@ -3,7 +3,26 @@ package mp
 import (
 	"context"
 	"encoding/binary"
+	"os"
+	"time"
 )
+
+// A child started with MP_TEST_STALL=1 in its environment stalls in
+// package initialisation, before Main: to its parent it looks like a
+// program that never calls Main.
+func init() {
+	if os.Getenv("MP_TEST_STALL") == "1" {
+		time.Sleep(time.Minute)
+	}
+}
+
+// SetHelloTimeout changes how long Start waits for a child's handshake,
+// and returns the function that restores it.
+func SetHelloTimeout(d time.Duration) (restore func()) {
+	old := helloTimeout
+	helloTimeout = d
+	return func() { helloTimeout = old }
+}
 
 // AllowRegisterForTest lets a test call Register although Main has run,
 // and returns the function that restores the guard.

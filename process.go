@@ -168,8 +168,9 @@ var errNotStarted = errors.New("mp: process not started")
 // fails at once, starting nothing, when the task is not registered
 // ([ErrNotRegistered]) or its argument cannot be encoded; it fails when
 // called twice, when the platform has no process support
-// ([errors.ErrUnsupported]), and when the child does not come up — for
-// instance because main does not call [Main] first.
+// ([errors.ErrUnsupported]), when the encoded argument exceeds the 64 MiB
+// message limit, and when the child does not come up — for instance
+// because main does not call [Main] first.
 func (p *Process[R]) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -199,15 +200,11 @@ func (p *Process[R]) Start() error {
 // outcome. It ends once the child has been reaped.
 func (p *Process[R]) watch(cl *call) {
 	ch := p.ch
-	var reply message
-	var err error
-	if cl != nil {
-		reply, err = ch.await(cl)
-	}
+	reply, err := ch.await(cl)
 	<-ch.done
 	ch.conn.close()
 	switch {
-	case cl == nil || errors.Is(err, errLost):
+	case errors.Is(err, errLost):
 		if perr := ch.protocolErr(); perr != nil {
 			err = perr
 		} else {
@@ -356,8 +353,7 @@ type child struct {
 	conn *conn
 	cmd  *exec.Cmd
 
-	// first is the call of spawnOptions.first; if it could not be sent,
-	// first is nil and the child's exit tells why.
+	// first is the call of spawnOptions.first.
 	first *call
 	tail  *tailWriter // nil unless stderr is captured
 

@@ -425,3 +425,20 @@ func TestForgotMainGuard(t *testing.T) {
 	assert.Contains(t, text, "main did not call mp.Main()", "the child refused to start children of its own")
 	assert.Equal(t, 1, strings.Count(text, "before its handshake"), "no fork bomb: one generation only")
 }
+
+func TestProcessHandshakeTimeout(t *testing.T) {
+	defer mp.SetHelloTimeout(200 * time.Millisecond)()
+	p := mp.NewProcess(square, 2)
+	p.Env = []string{"MP_TEST_STALL=1"}
+	err := p.Start()
+	require.ErrorContains(t, err, "did not answer within 200ms and was killed")
+	assert.ErrorContains(t, err, "call mp.Main() first in main")
+	assert.Zero(t, p.Pid(), "not started")
+	require.Error(t, p.Join(t.Context()))
+}
+
+func TestProcessArgumentTooLarge(t *testing.T) {
+	p := mp.NewProcess(echoBytes, make([]byte, 65<<20))
+	require.ErrorContains(t, p.Start(), "exceeds the")
+	assert.Zero(t, p.Pid())
+}

@@ -114,7 +114,12 @@ func spawn(o spawnOptions) (*child, error) {
 	if o.first != nil {
 		// Sent before the handshake: the request waits in the socket
 		// while the child starts, which saves a round trip.
-		ch.first, _ = ch.conn.start(o.first.service, o.first.msg)
+		if ch.first, err = ch.conn.start(o.first.service, o.first.msg); err != nil {
+			ch.signal(sigKill)
+			<-ch.done
+			ch.conn.close()
+			return nil, err
+		}
 	}
 
 	if err := ch.handshake(token); err != nil {

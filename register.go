@@ -31,7 +31,14 @@ import (
 // only in what they captured, which a child cannot rebuild. For the same
 // reason a process API given a closure other than the registered one fails
 // with [ErrNotRegistered]. Method values (x.Method) are closures too:
-// register one and pass the value Register returned.
+// register one and pass the value Register returned. Closures are told
+// apart by their code address: where the compiler copied a literal while
+// inlining, each copy is a function of its own, with its own name, and
+// works as a separate task.
+//
+// In a child the task's ctx is cancelled when the parent withdraws the
+// request (a process pool's deadline) or the connection to the parent is
+// lost; in the latter case the child also exits at once.
 func Register[A, R any](f Func[A, R]) Func[A, R] {
 	if f == nil {
 		panic("mp: Register of a nil function")
