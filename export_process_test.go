@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"encoding/binary"
+	"maps"
 	"os"
 	"time"
 )
@@ -25,10 +26,19 @@ func SetHelloTimeout(d time.Duration) (restore func()) {
 }
 
 // AllowRegisterForTest lets a test call Register although Main has run,
-// and returns the function that restores the guard.
+// and returns the function that restores the guard and forgets what the
+// test registered, so that the test can run again.
 func AllowRegisterForTest() (restore func()) {
+	registry.mu.Lock()
+	byPC, byName := maps.Clone(registry.byPC), maps.Clone(registry.byName)
+	registry.mu.Unlock()
 	mainCalled.Store(false)
-	return func() { mainCalled.Store(true) }
+	return func() {
+		mainCalled.Store(true)
+		registry.mu.Lock()
+		registry.byPC, registry.byName = byPC, byName
+		registry.mu.Unlock()
+	}
 }
 
 // RoundTrip encodes v as it would cross to a child and decodes it again.

@@ -323,6 +323,22 @@ func (p *Process[R]) isStarted() bool {
 	return p.started
 }
 
+// The machinery below is shared with the process pool and the
+// cross-process queues:
+//
+//   - spawn starts a child (a Process child, or with worker set a pool
+//     worker that serves runs until its connection closes) and returns a
+//     *child: its pid, its conn, done (closed once reaped) and exitError.
+//   - child.conn.start(serviceRun, message{header: entry.name, raw: arg})
+//     runs a registered task; a worker runs such requests one at a time in
+//     arrival order, so they may be pipelined. call.wait, or call.abandon,
+//     which cancels the task's ctx in the child.
+//   - parentHooks and childHooks register services on every connection,
+//     for example a queue broker in the parent; parentConn is a child's
+//     connection to its parent.
+//   - codec[T].encodeOn and decodeOn encode values for one connection, so
+//     that gob types are described once per connection.
+
 // spawnOptions configure a child.
 type spawnOptions struct {
 	name           string

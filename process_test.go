@@ -387,8 +387,8 @@ func init() { mp.Register(sendChan) }
 
 func TestProcessRegisteredOnlyInParent(t *testing.T) {
 	restore := mp.AllowRegisterForTest()
+	defer restore()
 	late := mp.Register(func(_ context.Context, x int) (int, error) { return x, nil })
-	restore()
 	err := run(t, late, 1)
 	require.ErrorIs(t, err, mp.ErrNotRegistered)
 	assert.Contains(t, err.Error(), "not registered in child process")
