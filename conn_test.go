@@ -303,3 +303,54 @@ func TestConnRefusesOversizedMessages(t *testing.T) {
 	require.ErrorContains(t, err, "exceeds the 1024-byte limit", "the reply is replaced by an error")
 	assert.NoError(t, b.brokenErr(), "the connection survives")
 }
+
+// BenchmarkConnLargeMessages streams 1 MiB one-way messages, the shape of
+// a queue carrying big []byte items; compare with BenchmarkSocketpairRaw.
+func BenchmarkConnLargeMessages(b *testing.B) {
+	fa, fb := filePair(b)
+	a, c := newConn(fa, 0), newConn(fb, 0)
+	var got sync.WaitGroup
+	a.handle("sink", func(req *request) { got.Done() })
+	a.serve()
+	c.serve()
+	b.Cleanup(func() { a.close(); c.close() })
+	payload := make([]byte, 1<<20)
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		got.Add(1)
+		if err := c.notify("sink", message{raw: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	got.Wait()
+}
+
+// BenchmarkSocketpairRaw is the bandwidth of the socket itself, 1 MiB
+// writes read into a reused buffer.
+func BenchmarkSocketpairRaw(b *testing.B) {
+	fa, fb := filePair(b)
+	defer fa.Close()
+	defer fb.Close()
+	payload := make([]byte, 1<<20)
+	done := make(chan struct{})
+	total := 0
+	b.SetBytes(int64(len(payload)))
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := fa.Read(buf)
+			total += n
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for b.Loop() {
+		if _, err := fb.Write(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fb.Close()
+	<-done
+}

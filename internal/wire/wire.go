@@ -44,9 +44,9 @@ const (
 	DefaultMaxFrame = 64 << 20
 
 	// directAlloc is the largest body a Reader allocates in one piece
-	// before it has seen the bytes: a peer that claims a large frame and
+	// before it has seen the bytes: a peer that claims a larger frame and
 	// then sends little costs little.
-	directAlloc = 1 << 20
+	directAlloc = 4 << 20
 )
 
 // ErrTooLarge is wrapped by the error for a frame longer than the limit.
@@ -61,12 +61,16 @@ func (f *Frame) Size() int { return prefixLen + fixedLen + len(f.Header) + len(f
 
 // AppendFrame appends the encoding of f to b.
 func AppendFrame(b []byte, f *Frame) []byte {
+	return append(appendHead(b, f), f.Raw...)
+}
+
+// appendHead appends the encoding of f up to its raw bytes.
+func appendHead(b []byte, f *Frame) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(fixedLen+len(f.Header)+len(f.Raw)))
 	b = append(b, byte(f.Kind))
 	b = binary.BigEndian.AppendUint64(b, f.ID)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(f.Header)))
-	b = append(b, f.Header...)
-	return append(b, f.Raw...)
+	return append(b, f.Header...)
 }
 
 // Reader reads frames from a stream. It is not safe for concurrent use.
@@ -157,15 +161,19 @@ func unexpected(err error) error {
 // Writer sends frames on a stream for many goroutines at once. Frames
 // queued while a write is in progress go out together in the next write,
 // so a burst of small frames costs one system call rather than one each.
+// A large raw payload is not copied: it is written from the caller's
+// slice, and WriteFrame returns only once it has been written.
 // The zero value is not usable; use NewWriter.
 type Writer struct {
 	w io.Writer
 
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when a write completes or the writer stops
-	pending []byte    // frames queued for the next write
-	spare   []byte    // the buffer of the previous write, reused
-	queued  uint64    // generation that pending will be written as
+	segs    [][]byte  // queued data in order: our buffers and callers' large payloads
+	tail    []byte    // our buffer that small frames are appended to, after segs
+	size    int       // bytes in segs and tail
+	spare   [][]byte  // our buffers from earlier writes, for reuse
+	queued  uint64    // generation that the queued data will be written as
 	written uint64    // last generation fully written
 	err     error     // first write error; sticky
 	closing bool
@@ -173,10 +181,15 @@ type Writer struct {
 	done    chan struct{}
 }
 
-// maxPending is the amount of queued data at which WriteFrame waits for
-// the writer to catch up, so that a fast sender cannot grow memory without
-// bound when the peer reads slowly.
-const maxPending = 4 << 20
+const (
+	// maxPending is the amount of queued data at which WriteFrame waits
+	// for the writer to catch up, so that a fast sender cannot grow memory
+	// without bound when the peer reads slowly.
+	maxPending = 4 << 20
+	// largeRaw is the payload size from which WriteFrame writes from the
+	// caller's slice rather than copying it.
+	largeRaw = 64 << 10
+)
 
 // NewWriter returns a Writer on w and starts its writer goroutine, which
 // runs until Close.
@@ -188,13 +201,14 @@ func NewWriter(w io.Writer) *Writer {
 }
 
 // WriteFrame queues f for writing and returns once it is queued; with
-// flush it returns only once f has been written. Frames from one goroutine
-// keep their order. It returns the first write error the stream had, or
-// io.ErrClosedPipe after Close.
+// flush, or when f.Raw is large, it returns only once f has been written.
+// Either way the caller may reuse f's slices when it returns. Frames from
+// one goroutine keep their order. It returns the first write error the
+// stream had, or io.ErrClosedPipe after Close.
 func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.err == nil && !w.closing && len(w.pending) > 0 && len(w.pending)+f.Size() > maxPending {
+	for w.err == nil && !w.closing && w.size > 0 && w.size+f.Size() > maxPending {
 		w.cond.Wait()
 	}
 	if w.err != nil {
@@ -203,7 +217,18 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 	if w.closing {
 		return io.ErrClosedPipe
 	}
-	w.pending = AppendFrame(w.pending, f)
+	if w.tail == nil && len(w.spare) > 0 {
+		w.tail, w.spare = w.spare[len(w.spare)-1][:0], w.spare[:len(w.spare)-1]
+	}
+	if len(f.Raw) >= largeRaw {
+		w.tail = appendHead(w.tail, f)
+		w.segs = append(w.segs, w.tail, f.Raw)
+		w.tail = nil
+		flush = true
+	} else {
+		w.tail = AppendFrame(w.tail, f)
+	}
+	w.size += f.Size()
 	gen := w.queued
 	select {
 	case w.kick <- struct{}{}:
@@ -222,28 +247,38 @@ func (w *Writer) loop() {
 	defer close(w.done)
 	for {
 		w.mu.Lock()
-		for len(w.pending) == 0 && !w.closing && w.err == nil {
+		for w.size == 0 && !w.closing && w.err == nil {
 			w.mu.Unlock()
 			<-w.kick
 			w.mu.Lock()
 		}
-		if len(w.pending) == 0 || w.err != nil {
+		if w.size == 0 || w.err != nil {
 			w.mu.Unlock()
 			return
 		}
-		buf := w.pending
-		w.pending = w.spare[:0]
+		segs := w.segs
+		if w.tail != nil {
+			segs = append(segs, w.tail)
+		}
+		w.segs, w.tail, w.size = nil, nil, 0
 		gen := w.queued
 		w.queued++
 		w.mu.Unlock()
 
-		_, err := w.w.Write(buf)
+		var err error
+		for _, s := range segs {
+			if _, err = w.w.Write(s); err != nil {
+				break
+			}
+		}
 
 		w.mu.Lock()
-		if cap(buf) <= maxPending {
-			w.spare = buf[:0]
-		} else {
-			w.spare = nil
+		// Keep one or two of our buffers; callers' payloads are large and
+		// stay with their owners.
+		for _, s := range segs {
+			if len(w.spare) < 2 && cap(s) <= maxPending && len(s) < largeRaw {
+				w.spare = append(w.spare, s[:0])
+			}
 		}
 		if err != nil && w.err == nil {
 			w.err = err
