@@ -149,3 +149,29 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestWriterLargePayloadsInOrder(t *testing.T) {
+	cw := &countingWriter{}
+	w := wire.NewWriter(cw)
+	big := bytes.Repeat([]byte{7}, 200<<10)
+	for i := range 20 {
+		raw := []byte{byte(i)}
+		if i%3 == 0 {
+			raw = big
+		}
+		require.NoError(t, w.WriteFrame(&wire.Frame{Kind: 1, ID: uint64(i), Header: []byte("h"), Raw: raw}, false))
+	}
+	require.NoError(t, w.Close())
+	r := wire.NewReader(&cw.buf, 0)
+	for i := range 20 {
+		f, err := r.ReadFrame()
+		require.NoError(t, err)
+		assert.Equal(t, uint64(i), f.ID)
+		assert.Equal(t, "h", string(f.Header))
+		if i%3 == 0 {
+			assert.True(t, bytes.Equal(big, f.Raw))
+		} else {
+			assert.Equal(t, []byte{byte(i)}, f.Raw)
+		}
+	}
+}
