@@ -72,6 +72,10 @@ func CurrentProcess() ProcessInfo {
 	return info
 }
 
+// helloTimeout bounds the wait for a new child's handshake. A child that
+// does not answer in time is not running Main.
+var helloTimeout = 10 * time.Second
+
 // serviceRun is the child-side service that runs a registered task.
 const serviceRun = "mp.run"
 
@@ -104,9 +108,10 @@ var processCount atomic.Int64
 // terminal reaches only the parent; the children then die with it.
 //
 // Starting a child and collecting a trivial task's result takes about
-// 2 ms on a small program, about 1.5 times as long as exec'ing and reaping
-// a minimal static Go binary (BenchmarkProcessStartSmallProgram); Python's
-// fork start method takes 1.7 ms and spawn 48 ms on the same machine.
+// 1.6 ms in a small program, 1.4 to 1.5 times as long as exec'ing and
+// reaping a minimal static Go binary (BenchmarkProcessStartSmallProgram,
+// 2-core AMD EPYC); Python's fork start method takes 1.7 ms there and
+// spawn 48 ms.
 // Start-up grows with what the binary initialises: a program that imports
 // package net links dynamically by default and pays for the dynamic
 // loader in every child.

@@ -33,10 +33,6 @@ const (
 // exec.Cmd.ExtraFiles.
 const childFD = 3
 
-// helloTimeout bounds the wait for a new child's handshake. A child that
-// does not answer in time is not running Main.
-var helloTimeout = 10 * time.Second
-
 // errForgotMain is returned when a process that mp started as a child
 // tries to start processes itself without having called Main: its main
 // is running where only Main should, and letting it spawn would be a fork
