@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // Main must be the first statement of main and of TestMain:
@@ -162,7 +164,19 @@ func NewProcess[A, R any](f Func[A, R], arg A) *Process[R] {
 	if p.prepErr == nil {
 		p.arg, p.prepErr = codecFor[A]().encode(arg)
 	}
+	if size := (&wire.Frame{Header: []byte(" " + serviceRun + p.taskName()), Raw: p.arg}).Size(); p.prepErr == nil && size > wire.DefaultMaxFrame {
+		// Refused here rather than after the child has started.
+		p.prepErr = frameTooLarge(size, wire.DefaultMaxFrame)
+	}
 	return p
+}
+
+// taskName is the registry key of the task, or "" if it is not registered.
+func (p *Process[R]) taskName() string {
+	if p.task == nil {
+		return ""
+	}
+	return p.task.name
 }
 
 // errNotStarted is returned by methods that need a started process.
