@@ -1,0 +1,356 @@
+//go:build unix
+
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/mpgo/mp/internal/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// filePair returns the two ends of a socket pair, both pollable.
+func filePair(t testing.TB) (*os.File, *os.File) {
+	fa, fb, err := socketpair()
+	require.NoError(t, err)
+	return fa, fb
+}
+
+// connPair returns two serving connections joined by a socket pair; a is
+// given handlers by setup before it serves.
+func connPair(t *testing.T, setup func(a, b *conn)) (a, b *conn) {
+	t.Helper()
+	fa, fb := filePair(t)
+	a, b = newConn(fa, 0), newConn(fb, 0)
+	if setup != nil {
+		setup(a, b)
+	}
+	a.serve()
+	b.serve()
+	t.Cleanup(func() { a.close(); b.close() })
+	return a, b
+}
+
+func TestConnPipelinedCalls(t *testing.T) {
+	a, b := connPair(t, func(a, _ *conn) {
+		a.handle("echo", concurrent(func(_ context.Context, m message) (message, error) {
+			return message{header: m.header, raw: append(m.raw, '!')}, nil
+		}))
+	})
+	_ = a
+	const n = 500
+	calls := make([]*call, n)
+	for i := range calls {
+		var err error
+		calls[i], err = b.start("echo", message{header: []byte(fmt.Sprint(i)), raw: []byte("x")})
+		require.NoError(t, err)
+	}
+	for i, cl := range calls {
+		m, err := cl.wait(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), string(m.header))
+		assert.Equal(t, "x!", string(m.raw))
+	}
+}
+
+func TestConnBothDirectionsConcurrently(t *testing.T) {
+	double := concurrent(func(_ context.Context, m message) (message, error) {
+		return message{raw: append(m.raw, m.raw...)}, nil
+	})
+	a, b := connPair(t, func(a, b *conn) { a.handle("double", double); b.handle("double", double) })
+	var wg sync.WaitGroup
+	for _, c := range []*conn{a, b} {
+		for range 4 {
+			wg.Go(func() {
+				for range 100 {
+					m, err := c.call(t.Context(), "double", message{raw: []byte("ab")})
+					assert.NoError(t, err)
+					assert.Equal(t, "abab", string(m.raw))
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+func TestConnErrorsAndUnknownService(t *testing.T) {
+	_, b := connPair(t, func(a, _ *conn) {
+		a.handle("fail", concurrent(func(context.Context, message) (message, error) {
+			return message{}, fmt.Errorf("wrapped: %w", ErrFull)
+		}))
+	})
+	_, err := b.call(t.Context(), "fail", message{})
+	require.ErrorIs(t, err, ErrFull)
+	_, err = b.call(t.Context(), "nosuch", message{})
+	require.ErrorContains(t, err, `no service "nosuch"`)
+}
+
+func TestConnCancel(t *testing.T) {
+	entered := make(chan struct{})
+	cause := make(chan error, 1)
+	_, b := connPair(t, func(a, _ *conn) {
+		a.handle("block", concurrent(func(ctx context.Context, _ message) (message, error) {
+			close(entered)
+			<-ctx.Done()
+			cause <- context.Cause(ctx)
+			return message{}, ctx.Err()
+		}))
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	cl, err := b.start("block", message{})
+	require.NoError(t, err)
+	<-entered
+	cancel()
+	_, err = cl.wait(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, <-cause, errCallerCancelled, "the handler's ctx is cancelled by the caller")
+}
+
+func TestConnNotify(t *testing.T) {
+	got := make(chan string, 1)
+	_, b := connPair(t, func(a, _ *conn) {
+		a.handle("note", func(req *request) {
+			got <- string(req.msg.raw)
+			req.reply(message{}, nil)
+		})
+	})
+	require.NoError(t, b.notify("note", message{raw: []byte("hi")}))
+	assert.Equal(t, "hi", <-got)
+}
+
+func TestConnBreakFailsPendingCalls(t *testing.T) {
+	broke := make(chan error, 1)
+	a, b := connPair(t, func(a, b *conn) {
+		a.handle("hang", func(*request) {})
+		b.onBreak = func(err error) { broke <- err }
+	})
+	cl, err := b.start("hang", message{})
+	require.NoError(t, err)
+	a.close()
+	_, err = cl.wait(t.Context())
+	require.ErrorIs(t, err, errLost)
+	assert.ErrorIs(t, <-broke, io.EOF, "the owner learns why")
+	_, err = b.start("hang", message{})
+	assert.ErrorIs(t, err, errLost, "calls after the break fail at once")
+	assert.True(t, errors.Is(b.brokenErr(), errLost))
+}
+
+func benchConn(b *testing.B) *conn {
+	fa, fb := filePair(b)
+	a, c := newConn(fa, 0), newConn(fb, 0)
+	a.handle("echo", func(req *request) { req.reply(req.msg, nil) })
+	a.serve()
+	c.serve()
+	b.Cleanup(func() { a.close(); c.close() })
+	return c
+}
+
+// BenchmarkConnRoundTrip is one small call at a time: the latency floor of
+// a request to a child.
+func BenchmarkConnRoundTrip(b *testing.B) {
+	c := benchConn(b)
+	ctx := context.Background()
+	m := message{raw: []byte("12345678")}
+	for b.Loop() {
+		if _, err := c.call(ctx, "echo", m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConnPipelined keeps 256 small calls in flight, as a process
+// pool or a queue does.
+func BenchmarkConnPipelined(b *testing.B) {
+	c := benchConn(b)
+	ctx := context.Background()
+	m := message{raw: []byte("12345678")}
+	const window = 256
+	inflight := make(chan *call, window)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for cl := range inflight {
+			if _, err := cl.wait(ctx); err != nil {
+				b.Error(err)
+			}
+		}
+	}()
+	for b.Loop() {
+		cl, err := c.start("echo", m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inflight <- cl
+	}
+	close(inflight)
+	<-done
+}
+
+type streamPoint struct {
+	X, Y int
+	Tags map[string][]float64
+	Next *streamPoint
+}
+
+type withAny struct{ V any }
+
+// echoTyped serves "echo-T": decode a T from the request, encode it back.
+func echoTyped[T any](c *conn, name string) {
+	codec := codecFor[T]()
+	c.handle(name, concurrent(func(_ context.Context, m message) (message, error) {
+		v, err := codec.decodeOn(c, m.raw)
+		if err != nil {
+			return message{}, err
+		}
+		raw, err := codec.encodeOn(c, v)
+		return message{raw: raw}, err
+	}))
+}
+
+func callTyped[T any](t *testing.T, c *conn, name string, v T) T {
+	codec := codecFor[T]()
+	raw, err := codec.encodeOn(c, v)
+	require.NoError(t, err)
+	m, err := c.call(t.Context(), name, message{raw: raw})
+	require.NoError(t, err)
+	out, err := codec.decodeOn(c, m.raw)
+	require.NoError(t, err)
+	return out
+}
+
+func TestGobStreamsOnConn(t *testing.T) {
+	_, b := connPair(t, func(a, _ *conn) {
+		echoTyped[streamPoint](a, "point")
+		echoTyped[*streamPoint](a, "ptr")
+		echoTyped[withAny](a, "any")
+		echoTyped[[]string](a, "strings")
+	})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				p := streamPoint{X: g, Y: i, Tags: map[string][]float64{"k": {float64(i)}}, Next: &streamPoint{X: -1}}
+				assert.Equal(t, p, callTyped(t, b, "point", p))
+				assert.Equal(t, &p, callTyped(t, b, "ptr", &p))
+				assert.Equal(t, withAny{V: i}, callTyped(t, b, "any", withAny{V: i}))
+				assert.Equal(t, []string{"a", fmt.Sprint(i)}, callTyped(t, b, "strings", []string{"a", fmt.Sprint(i)}))
+			}
+		})
+	}
+	wg.Wait()
+
+	raw, err := codecFor[streamPoint]().encodeOn(b, streamPoint{X: 1})
+	require.NoError(t, err)
+	assert.Less(t, len(raw), 20, "a streamed value carries no type description")
+	raw, err = codecFor[withAny]().encodeOn(b, withAny{V: 1})
+	require.NoError(t, err)
+	assert.Equal(t, gobFresh, raw[0], "a type with an interface inside uses a fresh stream")
+}
+
+func TestGobStreamUndescribedType(t *testing.T) {
+	_, b := connPair(t, nil)
+	_, err := codecFor[streamPoint]().decodeOn(b, []byte{gobStreamed, 99, 1, 2})
+	require.ErrorIs(t, err, wire.ErrMalformed)
+	_, err = codecFor[streamPoint]().decodeOn(nil, []byte{gobStreamed, 1})
+	require.Error(t, err, "a streamed value needs its connection")
+}
+
+// BenchmarkCodecStreamed is BenchmarkCodec/struct on a connection, where
+// the type is described once: encode and decode of one small struct.
+func BenchmarkCodecStreamed(b *testing.B) {
+	type point struct{ X, Y int }
+	c := benchConn(b)
+	codec := codecFor[point]()
+	raw, err := codec.encodeOn(c, point{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Play the peer: take the description as the reader would.
+	gt := streamType(reflect.TypeFor[point]())
+	c.gobDefined(gt.id, gt.blob)
+	_ = raw
+	for b.Loop() {
+		raw, err := codec.encodeOn(c, point{1, 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := codec.decodeOn(c, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestConnRefusesOversizedMessages(t *testing.T) {
+	fa, fb := filePair(t)
+	a, b := newConn(fa, 1024), newConn(fb, 1024)
+	a.handle("big", concurrent(func(context.Context, message) (message, error) {
+		return message{raw: make([]byte, 2048)}, nil
+	}))
+	a.serve()
+	b.serve()
+	t.Cleanup(func() { a.close(); b.close() })
+	_, err := b.start("big", message{raw: make([]byte, 2048)})
+	require.ErrorContains(t, err, "exceeds the 1024-byte limit")
+	_, err = b.call(t.Context(), "big", message{})
+	require.ErrorContains(t, err, "exceeds the 1024-byte limit", "the reply is replaced by an error")
+	assert.NoError(t, b.brokenErr(), "the connection survives")
+}
+
+// BenchmarkConnLargeMessages streams 1 MiB one-way messages, the shape of
+// a queue carrying big []byte items; compare with BenchmarkSocketpairRaw.
+func BenchmarkConnLargeMessages(b *testing.B) {
+	fa, fb := filePair(b)
+	a, c := newConn(fa, 0), newConn(fb, 0)
+	var got sync.WaitGroup
+	a.handle("sink", func(req *request) { got.Done() })
+	a.serve()
+	c.serve()
+	b.Cleanup(func() { a.close(); c.close() })
+	payload := make([]byte, 1<<20)
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		got.Add(1)
+		if err := c.notify("sink", message{raw: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	got.Wait()
+}
+
+// BenchmarkSocketpairRaw is the bandwidth of the socket itself, 1 MiB
+// writes read into a reused buffer.
+func BenchmarkSocketpairRaw(b *testing.B) {
+	fa, fb := filePair(b)
+	defer fa.Close()
+	defer fb.Close()
+	payload := make([]byte, 1<<20)
+	done := make(chan struct{})
+	total := 0
+	b.SetBytes(int64(len(payload)))
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := fa.Read(buf)
+			total += n
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for b.Loop() {
+		if _, err := fb.Write(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fb.Close()
+	<-done
+}

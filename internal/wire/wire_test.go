@@ -1,0 +1,177 @@
+package wire_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/mpgo/mp/internal/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRoundTrip(t *testing.T) {
+	frames := []wire.Frame{
+		{Kind: 1, ID: 7},
+		{Kind: 2, ID: 1 << 60, Header: []byte("mp.run"), Raw: []byte{1, 2, 3}},
+		{Kind: 3, ID: 0, Raw: bytes.Repeat([]byte{9}, 3<<20)},
+	}
+	var b []byte
+	for i := range frames {
+		b = wire.AppendFrame(b, &frames[i])
+	}
+	r := wire.NewReader(bytes.NewReader(b), 0)
+	for _, want := range frames {
+		got, err := r.ReadFrame()
+		require.NoError(t, err)
+		assert.Equal(t, want.Kind, got.Kind)
+		assert.Equal(t, want.ID, got.ID)
+		assert.Equal(t, len(want.Header), len(got.Header))
+		assert.True(t, bytes.Equal(want.Header, got.Header))
+		assert.True(t, bytes.Equal(want.Raw, got.Raw))
+	}
+	_, err := r.ReadFrame()
+	assert.ErrorIs(t, err, io.EOF)
+}
+
+func TestReaderRejects(t *testing.T) {
+	valid := wire.AppendFrame(nil, &wire.Frame{Kind: 1, ID: 2, Header: []byte("hdr"), Raw: []byte("raw")})
+	hugeClaim := binary.BigEndian.AppendUint32(nil, 1<<30)
+	badHeader := bytes.Clone(valid)
+	binary.BigEndian.PutUint32(badHeader[13:], 1000)
+	tests := []struct {
+		name string
+		in   []byte
+		max  int
+		want error
+	}{
+		{"oversized", valid, 10, wire.ErrTooLarge},
+		{"claims a gigabyte", hugeClaim, 0, wire.ErrTooLarge},
+		{"shorter than fixed fields", []byte{0, 0, 0, 3, 1, 2, 3}, 0, wire.ErrMalformed},
+		{"header longer than body", badHeader, 0, wire.ErrMalformed},
+		{"truncated", valid[:len(valid)-1], 0, io.ErrUnexpectedEOF},
+		{"truncated large", binary.BigEndian.AppendUint32(nil, 5<<20), 0, io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.in
+			if tt.name == "truncated large" {
+				in = append(bytes.Clone(in), make([]byte, 13+2<<20)...)
+			}
+			_, err := wire.NewReader(bytes.NewReader(in), tt.max).ReadFrame()
+			assert.ErrorIs(t, err, tt.want)
+		})
+	}
+}
+
+// slowWriter records how many writes it received.
+type countingWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.buf.Write(p)
+}
+
+func TestWriterConcurrentAndOrdered(t *testing.T) {
+	cw := &countingWriter{}
+	w := wire.NewWriter(cw)
+	const senders, each = 8, 500
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			for i := range each {
+				require.NoError(t, w.WriteFrame(&wire.Frame{Kind: wire.Kind(s), ID: uint64(i)}, i == each-1))
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, w.Close())
+	next := make([]uint64, senders)
+	r := wire.NewReader(&cw.buf, 0)
+	for range senders * each {
+		f, err := r.ReadFrame()
+		require.NoError(t, err)
+		assert.Equal(t, next[f.Kind], f.ID, "frames of one sender stay in order")
+		next[f.Kind]++
+	}
+	assert.Less(t, cw.writes, senders*each, "queued frames are written together")
+	assert.ErrorIs(t, w.WriteFrame(&wire.Frame{}, false), io.ErrClosedPipe)
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken") }
+
+func TestWriterStickyError(t *testing.T) {
+	w := wire.NewWriter(failWriter{})
+	err := w.WriteFrame(&wire.Frame{Kind: 1}, true)
+	require.ErrorContains(t, err, "broken")
+	require.ErrorContains(t, w.WriteFrame(&wire.Frame{Kind: 1}, false), "broken")
+	require.ErrorContains(t, w.Close(), "broken")
+}
+
+func TestWriterFail(t *testing.T) {
+	w := wire.NewWriter(io.Discard)
+	gone := errors.New("gone")
+	w.Fail(gone)
+	assert.ErrorIs(t, w.WriteFrame(&wire.Frame{}, false), gone)
+	assert.ErrorIs(t, w.Close(), gone)
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: 1, ID: 1, Header: []byte("mp.run"), Raw: []byte("x")}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: 2}))
+	f.Add(append(wire.AppendFrame(nil, &wire.Frame{Kind: 3, ID: 9, Header: []byte{0}}), 0, 0, 0, 1))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := wire.NewReader(bytes.NewReader(data), 1<<16)
+		for {
+			fr, err := r.ReadFrame()
+			if err != nil {
+				return
+			}
+			again := wire.AppendFrame(nil, &fr)
+			back, err := wire.NewReader(bytes.NewReader(again), 1<<16).ReadFrame()
+			require.NoError(t, err)
+			require.Equal(t, fr.Kind, back.Kind)
+			require.Equal(t, fr.ID, back.ID)
+			require.True(t, bytes.Equal(fr.Header, back.Header))
+			require.True(t, bytes.Equal(fr.Raw, back.Raw))
+		}
+	})
+}
+
+func TestWriterLargePayloadsInOrder(t *testing.T) {
+	cw := &countingWriter{}
+	w := wire.NewWriter(cw)
+	big := bytes.Repeat([]byte{7}, 200<<10)
+	for i := range 20 {
+		raw := []byte{byte(i)}
+		if i%3 == 0 {
+			raw = big
+		}
+		require.NoError(t, w.WriteFrame(&wire.Frame{Kind: 1, ID: uint64(i), Header: []byte("h"), Raw: raw}, false))
+	}
+	require.NoError(t, w.Close())
+	r := wire.NewReader(&cw.buf, 0)
+	for i := range 20 {
+		f, err := r.ReadFrame()
+		require.NoError(t, err)
+		assert.Equal(t, uint64(i), f.ID)
+		assert.Equal(t, "h", string(f.Header))
+		if i%3 == 0 {
+			assert.True(t, bytes.Equal(big, f.Raw))
+		} else {
+			assert.Equal(t, []byte{byte(i)}, f.Raw)
+		}
+	}
+}

@@ -1,0 +1,420 @@
+//go:build unix
+
+package mp
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// The environment variables that make a process a child. Main reads and
+// removes them.
+const (
+	envChild = "MP_CHILD_TOKEN" // the handshake token; its presence marks a child
+	envName  = "MP_CHILD_NAME"  // the name CurrentProcess reports
+	envMode  = "MP_CHILD_MODE"  // "process" (one task, then exit) or "worker" (serve until closed)
+)
+
+// The child's end of the connection is this file descriptor: the first of
+// exec.Cmd.ExtraFiles.
+const childFD = 3
+
+// errForgotMain is returned when a process that mp started as a child
+// tries to start processes itself without having called Main: its main
+// is running where only Main should, and letting it spawn would be a fork
+// bomb.
+var errForgotMain = errors.New("mp: this process was started by mp as a child, but main did not call mp.Main(); call mp.Main() first in main and in TestMain")
+
+// spawn starts a child running this binary and completes the handshake.
+// On success the connection is serving and a goroutine reaps the child
+// (closing done); every started child is reaped, including on failure.
+func spawn(o spawnOptions) (*child, error) {
+	if _, ok := os.LookupEnv(envChild); ok {
+		return nil, errForgotMain
+	}
+	exe := "/proc/self/exe"
+	if runtime.GOOS != "linux" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("mp: cannot find this program's executable: %w", err)
+		}
+	}
+	parentEnd, childEnd, err := socketpair()
+	if err != nil {
+		return nil, err
+	}
+	// The token only has to be unpredictable enough that a stray fd 3
+	// cannot pass for our socket; math/rand/v2 is seeded from the system
+	// and spares children the start-up cost of crypto's packages.
+	var tok [16]byte
+	for i := range tok {
+		tok[i] = byte(rand.Uint32())
+	}
+	token := hex.EncodeToString(tok[:])
+	mode := "process"
+	if o.worker {
+		mode = "worker"
+	}
+
+	ch := &child{name: o.name, done: make(chan struct{}), conn: newConn(parentEnd, 0)}
+	cmd := &exec.Cmd{
+		Path:        exe,
+		Args:        os.Args,
+		Env:         append(append(childEnviron(), o.env...), envChild+"="+token, envName+"="+o.name, envMode+"="+mode),
+		Stdout:      o.stdout,
+		Stderr:      o.stderr,
+		ExtraFiles:  []*os.File{childEnd},
+		SysProcAttr: sysProcAttr(),
+		// A descendant that inherited a captured stdout or stderr must
+		// not keep Wait from returning once the child itself is gone.
+		WaitDelay: time.Second,
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	} else {
+		ch.tail = &tailWriter{}
+		cmd.Stderr = io.MultiWriter(o.stderr, ch.tail)
+	}
+	if _, set := os.LookupEnv("GORACE"); raceEnabled && !set {
+		// The race runtime pauses a second at exit by default, which
+		// would make every child of a -race binary take a second.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
+	ch.cmd = cmd
+	err = startOnSpawner(cmd)
+	// Only the child may hold its end, so that its death is our EOF.
+	childEnd.Close()
+	if err != nil {
+		ch.conn.close()
+		return nil, fmt.Errorf("mp: starting child process: %w", err)
+	}
+	ch.pid = cmd.Process.Pid
+	go ch.reap()
+	if o.first != nil {
+		// Sent before the handshake: the request waits in the socket
+		// while the child starts, which saves a round trip.
+		if ch.first, err = ch.conn.start(o.first.service, o.first.msg); err != nil {
+			ch.signal(sigKill)
+			<-ch.done
+			ch.conn.close()
+			return nil, err
+		}
+	}
+
+	if err := ch.handshake(token); err != nil {
+		ch.signal(sigKill)
+		<-ch.done
+		ch.conn.close()
+		return nil, err
+	}
+	ch.conn.onBreak = func(cause error) {
+		// A child that sends a malformed or oversized frame is dropped:
+		// it is killed, and its owner reports the protocol error.
+		if errors.Is(cause, wire.ErrMalformed) || errors.Is(cause, wire.ErrTooLarge) {
+			ch.mu.Lock()
+			ch.protoErr = fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, cause)
+			ch.mu.Unlock()
+			ch.signal(sigKill)
+		}
+	}
+	for _, hook := range parentHooks {
+		hook(ch)
+	}
+	if o.setup != nil {
+		o.setup(ch)
+	}
+	ch.conn.serve()
+	return ch, nil
+}
+
+// childEnviron is this process's environment without mp's child markers.
+func childEnviron() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "MP_CHILD_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// handshake reads the child's hello: the token proves that the child runs
+// Main and that fd 3 is our socket.
+func (ch *child) handshake(token string) error {
+	forgot := "; a program that starts processes must call mp.Main() first in main (and in TestMain)"
+	ch.conn.nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	// A child that exits early normally gives EOF, but not if it passed
+	// the socket on to a process of its own; its exit ends the wait too.
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-ch.done:
+			// Not "now": a hello already in the socket must still be
+			// read, and a deadline in the past fails reads at once.
+			ch.conn.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		case <-stop:
+		}
+	}()
+	f, err := ch.conn.readFrame()
+	close(stop)
+	ch.conn.nc.SetReadDeadline(time.Time{})
+	exited := false
+	select {
+	case <-ch.done:
+		exited = true
+	default:
+	}
+	switch {
+	case err != nil && (err == io.EOF || exited):
+		<-ch.done
+		return fmt.Errorf("mp: child process %d exited with status %d before its handshake%s", ch.pid, ch.exitCode, forgot)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("mp: child process %d did not answer within %v and was killed%s", ch.pid, helloTimeout, forgot)
+	case err != nil:
+		return fmt.Errorf("mp: handshake with child process %d: %w", ch.pid, err)
+	case f.Kind != kindHello || string(f.Header) != token:
+		return fmt.Errorf("mp: child process %d sent a bad handshake", ch.pid)
+	}
+	return nil
+}
+
+// reap waits for the child to exit, records its exit code and closes done.
+func (ch *child) reap() {
+	// Block until the child is waitable without reaping it, so that
+	// signal, which holds mu, never signals a reaped pid that the system
+	// may have reused.
+	blockUntilWaitable(ch.pid)
+	ch.mu.Lock()
+	ch.reaped = true
+	ch.mu.Unlock()
+	_ = ch.cmd.Wait() // the exit status is in ProcessState
+	ch.exitCode = exitCode(ch.cmd.ProcessState)
+	releaseSpawner()
+	close(ch.done)
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// signal sends sig to the child's process group. It does nothing once the
+// child is gone.
+func (ch *child) signal(sig signalKind) error {
+	s := syscall.SIGTERM
+	if sig == sigKill {
+		s = syscall.SIGKILL
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.reaped {
+		return nil
+	}
+	err := syscall.Kill(-ch.pid, s)
+	if err == syscall.ESRCH {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mp: signal process %d: %w", ch.pid, err)
+	}
+	return nil
+}
+
+// socketpair returns the two ends of a new AF_UNIX stream socket pair,
+// both close-on-exec (the child's end is passed explicitly) and
+// non-blocking, so that the runtime's poller serves them. (os/exec makes
+// the child's end blocking again when it passes it on.)
+func socketpair() (parentEnd, childEnd *os.File, err error) {
+	// Holding ForkLock keeps another goroutine's fork from inheriting
+	// the descriptors before they are marked close-on-exec.
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+		err = syscall.SetNonblock(fds[0], true)
+	}
+	if err == nil {
+		err = syscall.SetNonblock(fds[1], true)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, nil, fmt.Errorf("mp: socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "mp-parent"), os.NewFile(uintptr(fds[1]), "mp-child"), nil
+}
+
+// The spawner is one goroutine locked to its OS thread for its whole life,
+// through which every child is started. On Linux the parent-death signal
+// fires when the *thread* that forked the child exits, not the process
+// (golang/go#27505), so forking from arbitrary goroutines, whose threads
+// the runtime may retire, could kill children early. The spawner runs
+// while any child it started is unreaped and exits when the last one is
+// reaped, so that an idle program keeps no extra goroutine.
+var spawner struct {
+	mu   sync.Mutex
+	live int // children started and not yet reaped, plus starts in progress
+	reqs chan func()
+	quit chan struct{}
+}
+
+func startOnSpawner(cmd *exec.Cmd) error {
+	spawner.mu.Lock()
+	if spawner.reqs == nil {
+		spawner.reqs, spawner.quit = make(chan func()), make(chan struct{})
+		go spawnerLoop(spawner.reqs, spawner.quit)
+	}
+	spawner.live++
+	reqs := spawner.reqs
+	spawner.mu.Unlock()
+	errc := make(chan error, 1)
+	reqs <- func() { errc <- cmd.Start() }
+	err := <-errc
+	if err != nil {
+		releaseSpawner()
+	}
+	return err
+}
+
+// releaseSpawner is called once per start that failed or child reaped.
+func releaseSpawner() {
+	spawner.mu.Lock()
+	defer spawner.mu.Unlock()
+	spawner.live--
+	if spawner.live == 0 {
+		close(spawner.quit)
+		spawner.reqs, spawner.quit = nil, nil
+	}
+}
+
+func spawnerLoop(reqs <-chan func(), quit <-chan struct{}) {
+	// Never unlocked: when this goroutine returns, its thread exits with
+	// it, which is safe only because no child it started is still alive.
+	runtime.LockOSThread()
+	for {
+		select {
+		case f := <-reqs:
+			f()
+		case <-quit:
+			return
+		}
+	}
+}
+
+// runChildIfAsked is Main's work in a child: it connects to the parent,
+// serves it and exits. It returns only in a process that is not a child.
+func runChildIfAsked() {
+	token, ok := os.LookupEnv(envChild)
+	if !ok {
+		return
+	}
+	current.name, current.isChild = os.Getenv(envName), true
+	worker := os.Getenv(envMode) == "worker"
+	for _, k := range []string{envChild, envName, envMode} {
+		os.Unsetenv(k)
+	}
+	// The connection must not leak into processes this child starts:
+	// they would keep it open after this child died.
+	syscall.CloseOnExec(childFD)
+	// Non-blocking before NewFile, so that the runtime's poller serves
+	// it and deadlines work.
+	if err := syscall.SetNonblock(childFD, true); err != nil {
+		fmt.Fprintf(os.Stderr, "mp: child cannot use its connection to the parent: %v\n", err)
+		os.Exit(70)
+	}
+	c := newConn(os.NewFile(childFD, "mp-parent"), 0)
+	if err := c.w.WriteFrame(&wire.Frame{Kind: kindHello, Header: []byte(token)}, true); err != nil {
+		os.Exit(70)
+	}
+	parentConn = c
+	serveChild(c, worker)
+}
+
+// serveChild serves the parent on c and never returns. Run requests are
+// queued and run one at a time in arrival order, so a parent may pipeline
+// them. A Process child (worker false) exits 0 once it has delivered its
+// one reply; a worker serves until the parent closes the connection. In
+// both, losing the connection — the parent closed it, died, or sent
+// garbage — ends the process at once: the connection is the child's
+// lifeline. It then exits 0 when no task was running and 1 otherwise.
+func serveChild(c *conn, worker bool) {
+	var (
+		mu      sync.Mutex
+		queue   []*request
+		ready   = make(chan struct{}, 1)
+		running atomic.Bool
+	)
+	c.handle(serviceRun, func(req *request) {
+		mu.Lock()
+		queue = append(queue, req)
+		mu.Unlock()
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
+	c.onBreak = func(error) {
+		if running.Load() {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	for _, hook := range childHooks {
+		hook(c, worker)
+	}
+	c.serve()
+	for {
+		<-ready
+		for {
+			mu.Lock()
+			if len(queue) == 0 {
+				mu.Unlock()
+				break
+			}
+			req := queue[0]
+			queue = queue[1:]
+			mu.Unlock()
+			running.Store(true)
+			req.reply(runRequest(req))
+			running.Store(false)
+			if !worker {
+				c.w.Close()
+				os.Exit(0)
+			}
+		}
+	}
+}
+
+// runRequest runs the registered task a run request names.
+func runRequest(req *request) (message, error) {
+	if err := req.ctx.Err(); err != nil {
+		return message{}, context.Cause(req.ctx)
+	}
+	name := string(req.msg.header)
+	e, ok := lookup(name)
+	if !ok {
+		return message{}, fmt.Errorf("%w: %s is not registered in child process %d; register tasks unconditionally at package level", ErrNotRegistered, name, os.Getpid())
+	}
+	raw, err := e.run(req.ctx, req.c, req.msg.raw)
+	return message{raw: raw}, err
+}
