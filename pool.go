@@ -534,16 +534,6 @@ func (p *Pool) taskContext(ctx context.Context) (context.Context, func()) {
 	}
 }
 
-// call runs f under recover, turning a panic into a *PanicError.
-func call[A, R any](ctx context.Context, f Func[A, R], arg A) (r R, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return f(ctx, arg)
-}
-
 // closedChan is the Done channel of every result resolved before anyone
 // asked for its channel.
 var closedChan = func() chan struct{} {
@@ -736,7 +726,7 @@ func (j *applyJob[A, R]) run(p *Pool) bool {
 		j.fail(p, context.Cause(ctx))
 		return true
 	}
-	v, err := call(ctx, j.f, j.arg)
+	v, err := callTask(ctx, j.f, j.arg)
 	j.finish(v, err)
 	return err != nil
 }
@@ -946,7 +936,7 @@ func (j *seqSlot[A, R]) run(*Pool) bool {
 	if ctx := j.s.ctx; ctx.Err() != nil {
 		j.err = context.Cause(ctx)
 	} else {
-		j.val, j.err = call(ctx, j.s.f, j.arg)
+		j.val, j.err = callTask(ctx, j.s.f, j.arg)
 	}
 	// The slot belongs to the loop again once sent: read it before.
 	failed := j.err != nil

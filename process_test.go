@@ -25,8 +25,6 @@ import (
 // The tasks the process tests run in children. They are registered at
 // package level, so the child (a fresh run of the test binary) has them.
 
-func square(_ context.Context, x int) (int, error) { return x * x, nil }
-
 // napUntilCancelled sleeps for d, ignoring nothing: it returns early when
 // its context is cancelled.
 func napUntilCancelled(ctx context.Context, d time.Duration) (struct{}, error) {

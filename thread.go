@@ -28,16 +28,16 @@ type Thread[R any] struct {
 // or closes over it.
 func NewThread[A, R any](f Func[A, R], arg A) *Thread[R] {
 	return &Thread[R]{
-		run:  func() (R, error) { return call(context.Background(), f, arg) },
+		run:  func() (R, error) { return callTask(context.Background(), f, arg) },
 		done: make(chan struct{}),
 	}
 }
 
 // The errors of Thread methods called at the wrong moment.
 var (
-	errStartedTwice = errors.New("mp: Thread started twice")
-	errNotStarted   = errors.New("mp: Thread not started")
-	errRunning      = errors.New("mp: Thread still running")
+	errThreadStartedTwice = errors.New("mp: Thread started twice")
+	errThreadNotStarted   = errors.New("mp: Thread not started")
+	errThreadRunning      = errors.New("mp: Thread still running")
 )
 
 // Start starts the task on a new goroutine: the analogue of Python's
@@ -45,7 +45,7 @@ var (
 // Thread twice returns an error, as in Python.
 func (t *Thread[R]) Start() error {
 	if t.started.Swap(true) {
-		return errStartedTwice
+		return errThreadStartedTwice
 	}
 	go func() {
 		t.val, t.err = t.run()
@@ -64,7 +64,7 @@ func (t *Thread[R]) Start() error {
 // any Join call that it unblocks.
 func (t *Thread[R]) Join(ctx context.Context) error {
 	if !t.started.Load() {
-		return errNotStarted
+		return errThreadNotStarted
 	}
 	select {
 	case <-t.done:
@@ -84,9 +84,9 @@ func (t *Thread[R]) Result() (R, error) {
 	default:
 		var zero R
 		if !t.started.Load() {
-			return zero, errNotStarted
+			return zero, errThreadNotStarted
 		}
-		return zero, errRunning
+		return zero, errThreadRunning
 	}
 }
 
