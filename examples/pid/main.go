@@ -10,34 +10,16 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"log"
 	"os"
 
 	"github.com/mpgo/mp"
+	"github.com/mpgo/mp/examples/internal/seed"
 )
-
-// pids runs in the child and reports what the child sees.
-func pids(_ context.Context, _ struct{}) (mp.ProcessInfo, error) {
-	return mp.CurrentProcess(), nil
-}
-
-func init() { mp.Register(pids) }
 
 func main() {
 	mp.Main()
-
-	me := mp.CurrentProcess()
-	fmt.Printf("%s: pid %d (os.Getpid() = %d)\n", me.Name, me.Pid, os.Getpid())
-
-	p := mp.NewProcess(pids, struct{}{})
-	if err := p.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if err := seed.PID(context.Background(), os.Stdout); err != nil {
+		log.Fatal(err)
 	}
-	if err := p.Join(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	child, _ := p.Result()
-	fmt.Printf("%s: pid %d, parent pid %d, child: %v\n", child.Name, child.Pid, child.ParentPid, child.IsChild)
 }

@@ -21,32 +21,16 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"log"
 	"os"
 
 	"github.com/mpgo/mp"
+	"github.com/mpgo/mp/examples/internal/seed"
 )
-
-func runProc(_ context.Context, name string) (struct{}, error) {
-	fmt.Printf("Run child process %s (%d)...\n", name, os.Getpid())
-	return struct{}{}, nil
-}
-
-func init() { mp.Register(runProc) }
 
 func main() {
 	mp.Main()
-
-	fmt.Printf("Parent process %d.\n", os.Getpid())
-	p := mp.NewProcess(runProc, "test")
-	fmt.Println("Child process will start.")
-	if err := p.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if err := seed.Process(context.Background(), os.Stdout); err != nil {
+		log.Fatal(err)
 	}
-	if err := p.Join(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println("Child process end.")
 }

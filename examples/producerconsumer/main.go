@@ -31,53 +31,16 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"iter"
 	"log"
-	"time"
+	"os"
 
 	"github.com/mpgo/mp"
+	"github.com/mpgo/mp/examples/internal/seed"
 )
-
-// tick stands for the seed's time.sleep(random.randrange(1, 2)), which
-// always sleeps one second; a tenth of that keeps the demonstration quick.
-const tick = 100 * time.Millisecond
-
-func consumer(ctx context.Context, q *mp.JoinableQueue[string]) {
-	for res := range q.All(ctx) {
-		fmt.Printf("consumer got %s\n", res)
-		q.TaskDone()
-	}
-}
-
-func producer(ctx context.Context, seq iter.Seq[string], q *mp.JoinableQueue[string]) error {
-	for item := range seq {
-		time.Sleep(tick)
-		if err := q.Put(ctx, item); err != nil {
-			return err
-		}
-		fmt.Printf("producer made %s\n", item)
-	}
-	return q.Join(ctx)
-}
 
 func main() {
 	mp.Main()
-	ctx := context.Background()
-
-	q := mp.NewJoinableQueue[string](0)
-	seq := func(yield func(string) bool) {
-		for i := range 5 {
-			if !yield(fmt.Sprintf("product %d", i)) {
-				return
-			}
-		}
-	}
-	// Like the seed's daemon process, the consumer runs until the program
-	// ends; the producer's Join makes sure it has handled every product.
-	go consumer(ctx, q)
-	if err := producer(ctx, seq, q); err != nil {
+	if err := seed.ProducerConsumer(context.Background(), os.Stdout); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("main thread")
 }

@@ -26,6 +26,7 @@ type idiom struct {
 }
 
 var idioms = []idiom{
+	{"§1 os.getpid(), in the parent and in a child process", seed.PID},
 	{"§2 threading.Thread ×2, start, join", seed.Threads},
 	{"§3 ThreadPoolExecutor(4).map: 20 images × 100 ms, Python's shape", func(ctx context.Context, w io.Writer) error {
 		return images(ctx, w, 20, 4, 5)
@@ -37,6 +38,8 @@ var idioms = []idiom{
 	{"§4 Pool(8).map(test, range(100)), close, join", seed.PoolMap},
 	{"§5 Pool(8).apply_async ×100, close, join", seed.ApplyAsync},
 	{"§6 Pool(8).apply ×100, close, join", seed.Apply},
+	{"§3' Process(target=run_proc, args=('test',)), start, join", seed.Process},
+	{"§7 JoinableQueue: producer and a consumer goroutine, task_done, join", seed.ProducerConsumer},
 }
 
 func images(ctx context.Context, w io.Writer, n, workers, show int) error {

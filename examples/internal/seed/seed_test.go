@@ -3,18 +3,23 @@ package seed_test
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp"
 	"github.com/mpgo/mp/examples/internal/seed"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	mp.Main()
+	goleak.VerifyTestMain(m)
+}
 
 func numbers() []string {
 	var s []string
@@ -64,4 +69,52 @@ func TestApply(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, seed.Apply(t.Context(), &b))
 	assert.Equal(t, append(numbers(), "多进程结束执行"), lines(&b), "apply runs one task at a time, in order")
+}
+
+func TestPID(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, seed.PID(t.Context(), &b))
+	got := lines(&b)
+	require.Len(t, got, 2)
+	assert.Regexp(t, `^MainProcess: pid \d+ \(os.Getpid\(\) = \d+\)$`, got[0])
+	var name string
+	var pid, ppid int
+	var isChild bool
+	_, err := fmt.Sscanf(got[1], "%s pid %d, parent pid %d, child: %t", &name, &pid, &ppid, &isChild)
+	require.NoError(t, err)
+	assert.Regexp(t, `^Process-\d+:$`, name)
+	assert.NotEqual(t, os.Getpid(), pid, "the child has a pid of its own")
+	assert.Equal(t, os.Getpid(), ppid)
+	assert.True(t, isChild)
+}
+
+func TestProcess(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, seed.Process(t.Context(), &b))
+	got := lines(&b)
+	require.Len(t, got, 4)
+	assert.Equal(t, fmt.Sprintf("Parent process %d.", os.Getpid()), got[0])
+	assert.Equal(t, "Child process will start.", got[1])
+	assert.Regexp(t, `^Run child process test \(\d+\)\.\.\.$`, got[2])
+	assert.NotEqual(t, fmt.Sprintf("Run child process test (%d)...", os.Getpid()), got[2])
+	assert.Equal(t, "Child process end.", got[3])
+}
+
+func TestProducerConsumer(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, seed.ProducerConsumer(t.Context(), &b))
+	got := lines(&b)
+	require.Len(t, got, 11)
+	assert.Equal(t, "main thread", got[10], "Join returns after every product is consumed")
+	var made, consumed []string
+	for _, l := range got[:10] {
+		if p, ok := strings.CutPrefix(l, "producer made "); ok {
+			made = append(made, p)
+		} else if p, ok := strings.CutPrefix(l, "consumer got "); ok {
+			consumed = append(consumed, p)
+		}
+	}
+	want := []string{"product 0", "product 1", "product 2", "product 3", "product 4"}
+	assert.Equal(t, want, made)
+	assert.Equal(t, want, consumed)
 }
