@@ -27,6 +27,50 @@
 //		...
 //	}
 //
+// # Pools
+//
+// A [Pool] is a fixed set of workers: Python's ThreadPool and
+// ThreadPoolExecutor with [NewPool], multiprocessing.Pool and
+// ProcessPoolExecutor with [NewProcessPool]. [Map] (Pool.map), [MapSeq]
+// (imap), [MapSeqUnordered] (imap_unordered), [Apply] (apply) and
+// [ApplyAsync] (apply_async, returning an [AsyncResult]) run a [Func] on
+// it; [Pool.Go] submits fire-and-forget work. [Pool.Close] and
+// [Pool.Terminate] stop it and [Pool.Join] waits, returning the errors
+// nobody collected, so no error is lost.
+//
+// # Threads
+//
+// A [Thread] runs one task on its own goroutine with Python's
+// threading.Thread lifecycle: Start, Join, Result, Alive, Done.
+//
+// # Queues
+//
+// [Queue] and [JoinableQueue] are Python's queue.Queue and
+// multiprocessing.JoinableQueue: Put and Get block with a context (Python's
+// timeout= is [context.WithTimeout]), TryPut and TryGet never block and
+// return [ErrFull] or [ErrEmpty], and Close and CloseNow are Python 3.13's
+// shutdown, after which Put returns [ErrClosed] and Get drains the queue,
+// then returns [ErrClosed]. A JoinableQueue counts unfinished tasks:
+// [JoinableQueue.TaskDone] marks one item done and [JoinableQueue.Join]
+// waits for all of them, like [sync.WaitGroup]. [NewLIFOQueue] and
+// [NewPriorityQueue] are queue.LifoQueue and queue.PriorityQueue. The zero
+// value of each queue type is an empty, unbounded queue; the cost per item
+// is that of a buffered channel.
+//
+// # Processes
+//
+// [Process] runs a registered task in a child process, the analogue of
+// Python's multiprocessing.Process. The child is the same binary started
+// again: package initialisation, including [Register] calls, runs in it,
+// and [Main], which must be the first statement of main and TestMain,
+// serves the parent there and exits instead of returning. Arguments and
+// results cross the process boundary encoded (gob, with []byte sent raw);
+// a task's error keeps its message and, for gob-registered types, its type.
+// Children never outlive their parent, and [Process.Terminate] and
+// [Process.Kill] reach the child's whole process group. A child may start
+// children of its own. On Windows the process APIs return
+// [errors.ErrUnsupported].
+//
 // # Python to Go
 //
 //	Python                                   mp
