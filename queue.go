@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"sync"
+	"sync/atomic"
 )
 
 // Queue is a first-in, first-out queue of items of type T, the analogue of
@@ -278,11 +279,20 @@ type core[T any] struct {
 	// the zero value works and the local path is a direct call.
 	impl  queueImpl[T]
 	local localQueue[T]
+	// xs is set, once, when this process hands the queue to a child
+	// (xqueue.go): from then on the local state is shared with the
+	// children's proxies, Puts encode at once, and items that a dead
+	// child held come back. It is atomic because sharing happens while
+	// other goroutines may already use the queue.
+	xs atomic.Pointer[xstate[T]]
 }
 
 func (c *core[T]) put(ctx context.Context, v T, block bool) error {
 	if c.impl != nil {
 		return c.impl.put(ctx, v, block)
+	}
+	if x := c.xs.Load(); x != nil {
+		return x.put(ctx, v, block)
 	}
 	return c.local.put(ctx, v, block)
 }
@@ -291,6 +301,10 @@ func (c *core[T]) get(ctx context.Context, block bool) (T, error) {
 	if c.impl != nil {
 		return c.impl.get(ctx, block)
 	}
+	if x := c.xs.Load(); x != nil {
+		v, _, err := x.take(ctx, block)
+		return v, err
+	}
 	return c.local.get(ctx, block)
 }
 
@@ -298,12 +312,19 @@ func (c *core[T]) len() int {
 	if c.impl != nil {
 		return c.impl.len()
 	}
+	if x := c.xs.Load(); x != nil {
+		return x.len()
+	}
 	return c.local.len()
 }
 
 func (c *core[T]) close(immediate bool) {
 	if c.impl != nil {
 		c.impl.close(immediate)
+		return
+	}
+	if x := c.xs.Load(); x != nil {
+		x.close(immediate)
 		return
 	}
 	c.local.close(immediate)
@@ -319,6 +340,9 @@ func (c *core[T]) taskDone() error {
 func (c *core[T]) join(ctx context.Context) error {
 	if c.impl != nil {
 		return c.impl.join(ctx)
+	}
+	if x := c.xs.Load(); x != nil {
+		return x.join(ctx)
 	}
 	return c.local.join(ctx)
 }
