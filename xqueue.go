@@ -44,15 +44,15 @@ const (
 // Operations. A request's header is [op][uvarint queue id][op's fields].
 const (
 	// child → owner
-	xopPut     byte = iota + 1 // [u8 block], raw: the item; reply when it is in the queue
-	xopTryGet                  // reply raw: the item
-	xopAck                     // notify [uvarint got][uvarint done][uvarint want][uvarint returned]
-	xopRevoke                  // notify: no more items for now
-	xopLen                     // reply header: uvarint length
-	xopClose                   // [u8 immediate]
-	xopJoin                    // reply when the queue is idle
-	xopItems                   // owner → child notify [uvarint n][n × uvarint len], raw: the items
-	xopClosed                  // owner → child notify [u8 immediate]
+	xopPut    byte = iota + 1 // [u8 block], raw: the item; reply when it is in the queue
+	xopTryGet                 // reply raw: the item
+	xopAck                    // notify [uvarint got][uvarint done][uvarint want][uvarint returned]
+	xopRevoke                 // notify: no more items for now
+	xopLen                    // reply header: uvarint length
+	xopClose                  // [u8 immediate]
+	xopJoin                   // reply when the queue is idle
+	xopItems                  // owner → child notify [uvarint n][n × uvarint len], raw: the items
+	xopClosed                 // owner → child notify [u8 immediate]
 )
 
 const (
@@ -161,9 +161,9 @@ type xstate[T any] struct {
 	joinable bool
 
 	mu        sync.Mutex
-	redo      []heldItem[T]  // items back from dead children, delivered first
-	kick      chan struct{}  // closed and replaced when redo grows
-	closedNow bool           // CloseNow was called
+	redo      []heldItem[T] // items back from dead children, delivered first
+	kick      chan struct{} // closed and replaced when redo grows
+	closedNow bool          // CloseNow was called
 	lost      int           // items lost since the last Join reported them
 	lostPids  map[int]bool  // the processes that held them
 }

@@ -65,9 +65,88 @@ func produce(ctx context.Context, a struct {
 	return struct{}{}, nil
 }
 
+// hang takes one item, reports it on Out and then waits to be killed.
+func hang(ctx context.Context, j jobs) (struct{}, error) {
+	v, err := j.Q.Get(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	if err := j.Out.Put(ctx, strconv.Itoa(v)); err != nil {
+		return struct{}{}, err
+	}
+	<-ctx.Done()
+	return struct{}{}, nil
+}
+
+// getWithin does one Get bounded by a timeout and returns the outcome as
+// text.
+func getWithin(ctx context.Context, a struct {
+	Q *mp.Queue[int]
+	D time.Duration
+}) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.D)
+	defer cancel()
+	v, err := a.Q.Get(ctx)
+	if err != nil {
+		return err.Error(), nil
+	}
+	return strconv.Itoa(v), nil
+}
+
+// putMany puts items and reports how many it put before each checkpoint
+// on Out: the bounded-queue test watches it block.
+func putMany(ctx context.Context, a struct {
+	Q   *mp.Queue[int]
+	Out *mp.Queue[string]
+	N   int
+}) (struct{}, error) {
+	for i := range a.N {
+		if err := a.Q.Put(ctx, i); err != nil {
+			return struct{}{}, err
+		}
+		if err := a.Out.Put(ctx, strconv.Itoa(i)); err != nil {
+			return struct{}{}, err
+		}
+	}
+	return struct{}{}, nil
+}
+
+// putBig puts one item of n bytes that nobody reads, and returns.
+func putBig(ctx context.Context, a struct {
+	Q *mp.Queue[[]byte]
+	N int
+}) (struct{}, error) {
+	return struct{}{}, a.Q.Put(ctx, make([]byte, a.N))
+}
+
+// badItem can be encoded only when V holds nil or a gob-registered type.
+type badItem struct {
+	V any
+	N int
+}
+
+// unregistered is a type that gob does not know, so a badItem holding it
+// cannot be encoded.
+type unregistered struct{ X int }
+
+// putBad tries an item that cannot be encoded, then a good one, and
+// reports the first error.
+func putBad(ctx context.Context, q *mp.Queue[badItem]) (string, error) {
+	err := q.Put(ctx, badItem{V: unregistered{1}})
+	if err == nil {
+		return "", errors.New("no error")
+	}
+	return err.Error(), q.Put(ctx, badItem{N: 7})
+}
+
 func init() {
 	mp.Register(consume)
 	mp.Register(produce)
+	mp.Register(hang)
+	mp.Register(getWithin)
+	mp.Register(putMany)
+	mp.Register(putBig)
+	mp.Register(putBad)
 }
 
 func startProc[A, R any](t *testing.T, f mp.Func[A, R], arg A) *mp.Process[R] {
@@ -128,8 +207,173 @@ func TestQueueParentThenChildOrder(t *testing.T) {
 		want[i] = i
 	}
 	assert.Equal(t, want, got)
-	_ = slices.Sort[[]int]
-	_ = strconv.Itoa
+}
+
+func TestQueueKilledConsumerRedelivers(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	out := mp.NewQueue[string](0)
+	for i := range 10 {
+		require.NoError(t, q.Put(ctx, i))
+	}
+	a := startProc(t, hang, jobs{Q: q, Out: out})
+	held, err := out.Get(ctx)
+	require.NoError(t, err)
+	require.NoError(t, a.Kill())
+	<-a.Done()
+	b := startProc(t, consume, jobs{Q: q, Out: out, Stop: 10})
+	require.NoError(t, q.Join(ctx))
+	require.NoError(t, b.Join(ctx))
+	var seen []int
+	for out.Len() > 0 {
+		s, err := out.Get(ctx)
+		require.NoError(t, err)
+		var pid, v int
+		_, err = fmt.Sscanf(s, "%d:%d", &pid, &v)
+		require.NoError(t, err)
+		seen = append(seen, v)
+	}
+	slices.Sort(seen)
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, seen, "the item %s held by the killed consumer is processed once more", held)
+}
+
+func TestQueueLostAfterDeliveryLimit(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	out := mp.NewQueue[string](0)
+	require.NoError(t, q.Put(ctx, 42))
+	var pid int
+	for range 3 {
+		p := startProc(t, hang, jobs{Q: q, Out: out})
+		v, err := out.Get(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "42", v)
+		pid = p.Pid()
+		require.NoError(t, p.Kill())
+		<-p.Done()
+	}
+	err := q.Join(ctx)
+	require.ErrorIs(t, err, mp.ErrLost)
+	assert.Contains(t, err.Error(), "1 items")
+	assert.Contains(t, err.Error(), strconv.Itoa(pid))
+	assert.NoError(t, q.Join(ctx), "the loss is reported once")
+}
+
+func TestQueueChildGetCancelled(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewQueue[int](0)
+	p := startProc(t, getWithin, struct {
+		Q *mp.Queue[int]
+		D time.Duration
+	}{q, 20 * time.Millisecond})
+	require.NoError(t, p.Join(ctx))
+	r, err := p.Result()
+	require.NoError(t, err)
+	assert.Equal(t, context.DeadlineExceeded.Error(), r)
+	require.NoError(t, q.Put(ctx, 5))
+	v, err := q.Get(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 5, v, "the cancelled Get left nothing behind")
+}
+
+func TestQueueChildSeesClose(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	p := startProc(t, consume, jobs{Q: q})
+	require.NoError(t, q.Put(ctx, 1))
+	require.NoError(t, q.Join(ctx))
+	q.Close()
+	require.NoError(t, p.Join(ctx))
+	n, err := p.Result()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+}
+
+func TestQueueBoundedChildBlocks(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewQueue[int](2)
+	out := mp.NewQueue[string](0)
+	p := startProc(t, putMany, struct {
+		Q   *mp.Queue[int]
+		Out *mp.Queue[string]
+		N   int
+	}{q, out, 5})
+	for i := range 2 {
+		s, err := out.Get(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, strconv.Itoa(i), s)
+	}
+	// The third Put waits for room: nothing more is reported while the
+	// queue stays full.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err := out.Get(short)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 2, q.Len())
+	for i := range 5 {
+		v, err := q.Get(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, i, v)
+	}
+	require.NoError(t, p.Join(ctx))
+}
+
+func TestQueueChildExitsWithUnreadItems(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewQueue[[]byte](0)
+	p := startProc(t, putBig, struct {
+		Q *mp.Queue[[]byte]
+		N int
+	}{q, 1 << 20})
+	require.NoError(t, p.Join(ctx))
+	assert.Equal(t, 1, q.Len())
+	b, err := q.Get(ctx)
+	require.NoError(t, err)
+	assert.Len(t, b, 1<<20)
+}
+
+func TestQueueUnencodableItem(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewQueue[badItem](0)
+	p := startProc(t, putBad, q)
+	require.NoError(t, p.Join(ctx))
+	msg, err := p.Result()
+	require.NoError(t, err)
+	assert.Contains(t, msg, "cannot encode")
+	v, err := q.Get(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 7, v.N)
+	// In the parent, once the queue has been shared.
+	err = q.Put(ctx, badItem{V: unregistered{1}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot encode")
+	require.NoError(t, q.Put(ctx, badItem{N: 8}))
+	v, err = q.Get(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 8, v.N)
+}
+
+func TestQueueBadConsumerDropped(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	require.NoError(t, q.Put(ctx, 1))
+	bad := startProc(t, mp.BadConsumer, q)
+	err := bad.Join(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "broke the protocol")
+	good := startProc(t, consume, jobs{Q: q, Stop: 2})
+	require.NoError(t, q.Put(ctx, 2))
+	require.NoError(t, q.Join(ctx), "the item the dropped child held went to the other one")
+	require.NoError(t, good.Join(ctx))
+	n, err := good.Result()
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+}
+
+func TestQueueHandleNotForwarded(t *testing.T) {
+	q := mp.NewQueue[int](0)
+	_, _, err := mp.RoundTrip(q)
+	require.Error(t, err, "a handle decodes only in a child")
+	assert.Contains(t, err.Error(), "child process")
 	_ = sync.Mutex{}
-	_ = time.Now
 }
