@@ -37,6 +37,14 @@ var idioms = []idiom{
 	{"§4 Pool(8).map(test, range(100)), close, join", seed.PoolMap},
 	{"§5 Pool(8).apply_async ×100, close, join", seed.ApplyAsync},
 	{"§6 Pool(8).apply ×100, close, join", seed.Apply},
+	{"§7 JoinableQueue with a consumer process, put ×5, join", func(ctx context.Context, w io.Writer) error {
+		return seed.JoinableQueueProcess(ctx, w, 20*time.Millisecond)
+	}},
+	{"§8 Queue shared by a writer and a reader process, reader terminated", func(ctx context.Context, w io.Writer) error {
+		code, err := seed.SharedQueueProcesses(ctx, 20*time.Millisecond)
+		fmt.Fprintf(w, "reader terminated, exit code %d\n", code)
+		return err
+	}},
 }
 
 func images(ctx context.Context, w io.Writer, n, workers, show int) error {

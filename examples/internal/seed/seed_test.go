@@ -8,13 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp"
 	"github.com/mpgo/mp/examples/internal/seed"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	mp.Main()
+	goleak.VerifyTestMain(m)
+}
 
 func numbers() []string {
 	var s []string
@@ -64,4 +68,16 @@ func TestApply(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, seed.Apply(t.Context(), &b))
 	assert.Equal(t, append(numbers(), "多进程结束执行"), lines(&b), "apply runs one task at a time, in order")
+}
+
+func TestJoinableQueueProcess(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, seed.JoinableQueueProcess(t.Context(), &b, time.Millisecond))
+	assert.Equal(t, []string{"生产者做好了 产品0", "生产者做好了 产品1", "生产者做好了 产品2", "生产者做好了 产品3", "生产者做好了 产品4", "主线程"}, lines(&b))
+}
+
+func TestSharedQueueProcesses(t *testing.T) {
+	code, err := seed.SharedQueueProcesses(t.Context(), time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, -15, code)
 }
