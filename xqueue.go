@@ -243,20 +243,32 @@ func (c *core[T]) gobDecode(b []byte, joinable bool) error {
 // checkEncodable reports whether v can cross to a child, so that a Put of
 // a shared queue fails in the caller rather than in a feeder later.
 func (x *xstate[T]) checkEncodable(v T) error {
-	if x.codec.kind != codecGob {
-		// The fixed encodings cannot fail.
+	var size int
+	switch x.codec.kind {
+	case codecBytes, codecString:
+		size = reflect.ValueOf(v).Len()
+	case codecGob:
+		var b []byte
+		var err error
+		if gt := streamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
+			if b, err = gt.encode(reflect.ValueOf(v)); err != nil {
+				err = fmt.Errorf("mp: cannot encode %v: %w", x.codec.typ, err)
+			}
+		} else {
+			b, err = x.codec.encode(v)
+		}
+		if err != nil {
+			return err
+		}
+		size = len(b)
+	default:
+		// The fixed encodings of numbers cannot fail and are small.
 		return nil
 	}
-	if x.codec.typ.Kind() != reflect.Interface {
-		if gt := streamType(x.codec.typ); gt != nil {
-			if _, err := gt.encode(reflect.ValueOf(v)); err != nil {
-				return fmt.Errorf("mp: cannot encode %v: %w", x.codec.typ, err)
-			}
-			return nil
-		}
+	if limit := wire.DefaultMaxFrame - 1024; size > limit {
+		return frameTooLarge(size, limit)
 	}
-	_, err := x.codec.encode(v)
-	return err
+	return nil
 }
 
 func (x *xstate[T]) put(ctx context.Context, v T, block bool) error {
@@ -891,7 +903,9 @@ func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 		}
 		p.broadcastLocked()
 		p.mu.Unlock()
-		p.send(a)
+		// Not on the reader goroutine, which must never wait for the
+		// writer: the parent may be waiting for us to read.
+		p.cn.goroutine(func() { p.send(a) })
 	default:
 		return fmt.Errorf("%w: unknown queue operation %d from the parent", wire.ErrMalformed, op)
 	}
