@@ -139,7 +139,47 @@ func putBad(ctx context.Context, q *mp.Queue[badItem]) (string, error) {
 	return err.Error(), q.Put(ctx, badItem{N: 7})
 }
 
+// forward tries to pass the queue it received on to a grandchild.
+func forward(_ context.Context, q *mp.Queue[int]) (string, error) {
+	p := mp.NewProcess(getWithin, struct {
+		Q *mp.Queue[int]
+		D time.Duration
+	}{q, time.Second})
+	err := p.Start()
+	if err == nil {
+		return "", errors.New("the grandchild started")
+	}
+	return err.Error(), nil
+}
+
+// produceAndJoin puts N items on a JoinableQueue and waits, in the child,
+// until the parent has marked them all done.
+func produceAndJoin(ctx context.Context, a struct {
+	Q *mp.JoinableQueue[int]
+	N int
+}) (struct{}, error) {
+	for i := range a.N {
+		if err := a.Q.Put(ctx, i); err != nil {
+			return struct{}{}, err
+		}
+	}
+	return struct{}{}, a.Q.Join(ctx)
+}
+
+// doneTwice gets one item and calls TaskDone twice.
+func doneTwice(ctx context.Context, q *mp.JoinableQueue[int]) (struct{}, error) {
+	if _, err := q.Get(ctx); err != nil {
+		return struct{}{}, err
+	}
+	q.TaskDone()
+	q.TaskDone()
+	return struct{}{}, nil
+}
+
 func init() {
+	mp.Register(forward)
+	mp.Register(produceAndJoin)
+	mp.Register(doneTwice)
 	mp.Register(consume)
 	mp.Register(produce)
 	mp.Register(hang)
@@ -376,4 +416,43 @@ func TestQueueHandleNotForwarded(t *testing.T) {
 	require.Error(t, err, "a handle decodes only in a child")
 	assert.Contains(t, err.Error(), "child process")
 	_ = sync.Mutex{}
+}
+
+func TestQueueNotForwardedToGrandchild(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewQueue[int](0)
+	p := startProc(t, forward, q)
+	require.NoError(t, p.Join(ctx))
+	msg, err := p.Result()
+	require.NoError(t, err)
+	assert.Contains(t, msg, "cannot be passed on")
+}
+
+func TestJoinableQueueJoinInChild(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	p := startProc(t, produceAndJoin, struct {
+		Q *mp.JoinableQueue[int]
+		N int
+	}{q, 5})
+	for i := range 5 {
+		v, err := q.Get(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, i, v)
+		assert.True(t, p.Alive() || i == 4, "the child's Join waits for the parent's TaskDone")
+		q.TaskDone()
+	}
+	require.NoError(t, p.Join(ctx))
+}
+
+func TestJoinableQueueTaskDoneTooOftenInChild(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	require.NoError(t, q.Put(ctx, 1))
+	p := startProc(t, doneTwice, q)
+	err := p.Join(ctx)
+	var pe *mp.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Contains(t, fmt.Sprint(pe.Value), "TaskDone called more times")
+	require.NoError(t, q.Join(ctx), "the one item was marked done")
 }
