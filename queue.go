@@ -29,6 +29,14 @@ import (
 // (BenchmarkQueue in queue_bench_test.go). With a ctx that can be done it
 // costs about a third more, half as much as a channel operation in a
 // select on ctx.Done().
+//
+// A *Queue placed in a task's argument, directly or in a struct field,
+// crosses to the child process as a handle (see [Queue.GobEncode]): the
+// child gets a queue with the same methods, and the state stays in the
+// process that created the queue. Moving a small item from the parent to
+// a consumer child costs about 400 ns (BenchmarkXQueueToChild, 2-core AMD
+// EPYC), some ten times faster than Python's multiprocessing.Queue. Items
+// a child held when it died are delivered again to other consumers.
 type Queue[T any] struct {
 	c core[T]
 }
@@ -43,6 +51,14 @@ type Queue[T any] struct {
 // "synchronizes before" the Get that returns its item. The zero value for
 // JoinableQueue is an empty, unbounded queue ready to use. A JoinableQueue
 // must not be copied after first use.
+//
+// A *JoinableQueue crosses to a child process as a [Queue] does. A
+// consumer child's TaskDone calls reach the parent's Join, and when a
+// child dies holding items it got but did not mark done, they are
+// delivered to other consumers again, up to three deliveries each; past
+// that Join returns an error wrapping [ErrLost] that says how many items
+// were lost and which process held them. Join never waits for a dead
+// process.
 type JoinableQueue[T any] struct {
 	c core[T]
 }
