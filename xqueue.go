@@ -282,6 +282,11 @@ func (x *xstate[T]) put(ctx context.Context, v T, block bool) error {
 // queue's own. n is the number of deliveries the item has had.
 func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 	var zero T
+	if block {
+		if _, err := doneChan(ctx); err != nil {
+			return zero, 0, err
+		}
+	}
 	for {
 		x.mu.Lock()
 		if len(x.redo) > 0 {
