@@ -20,3 +20,14 @@ var BadConsumer = Register(func(ctx context.Context, q *JoinableQueue[int]) (str
 	<-ctx.Done()
 	return struct{}{}, nil
 })
+
+// ParseQueueItems parses an items message from a parent as a child's
+// proxy does, for the fuzz test: header is the part after the operation
+// and queue number.
+func ParseQueueItems(header, raw []byte) (int, error) {
+	p := &xproxy[int]{avail: make(chan struct{}), window: 1}
+	if err := p.deliver(xopItems, &hdrReader{b: header}, raw); err != nil {
+		return 0, err
+	}
+	return p.buffered(), nil
+}

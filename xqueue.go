@@ -874,7 +874,9 @@ func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 	switch op {
 	case xopItems:
 		n := h.int()
-		if h.bad || n <= 0 {
+		// Each item's length takes at least a byte of the header: a
+		// count beyond that is a lie that must not size an allocation.
+		if h.bad || n <= 0 || n > len(h.b) {
 			return fmt.Errorf("%w: bad queue items", wire.ErrMalformed)
 		}
 		items := make([][]byte, n)

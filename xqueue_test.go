@@ -456,3 +456,19 @@ func TestJoinableQueueTaskDoneTooOftenInChild(t *testing.T) {
 	assert.Contains(t, fmt.Sprint(pe.Value), "TaskDone called more times")
 	require.NoError(t, q.Join(ctx), "the one item was marked done")
 }
+
+// FuzzQueueMessages feeds arbitrary bytes to the parsers of what crosses
+// between processes: a queue handle and a batch of items. They must fail
+// cleanly, never panic or accept a batch that overruns its bytes.
+func FuzzQueueMessages(f *testing.F) {
+	f.Add([]byte{1, 1, 2, 0, 'i', 'n', 't'}, []byte{2, 1, 1}, []byte{7, 8})
+	f.Add([]byte{}, []byte{1, 200}, []byte{})
+	f.Fuzz(func(t *testing.T, handle, header, raw []byte) {
+		var q mp.Queue[int]
+		assert.Error(t, q.GobDecode(handle), "outside a child every handle is refused")
+		n, err := mp.ParseQueueItems(header, raw)
+		if err == nil {
+			assert.Positive(t, n)
+		}
+	})
+}
