@@ -472,3 +472,21 @@ func FuzzQueueMessages(f *testing.F) {
 		}
 	})
 }
+
+func TestJoinableQueueCloseNowAcrossProcesses(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	out := mp.NewQueue[string](0)
+	for i := range 5 {
+		require.NoError(t, q.Put(ctx, i))
+	}
+	p := startProc(t, hang, jobs{Q: q, Out: out})
+	_, err := out.Get(ctx)
+	require.NoError(t, err)
+	q.CloseNow()
+	assert.ErrorIs(t, q.Put(ctx, 9), mp.ErrClosed)
+	require.NoError(t, p.Kill())
+	<-p.Done()
+	require.NoError(t, q.Join(ctx), "the items the killed child held are discarded, not redelivered")
+	assert.Equal(t, 0, q.Len())
+}
