@@ -1142,6 +1142,11 @@ func (p *xproxy[T]) flush() {
 // item that cannot cross fails in the caller. A queue that a child
 // received cannot be passed on to a grandchild: GobEncode returns an error
 // there. Programs do not call GobEncode themselves.
+//
+// For each child that Gets from the queue, this process runs one goroutine
+// that sends the child items; it ends when the child's connection does. A
+// shared queue stays registered for the life of the process, since a child
+// may use its handle at any time.
 func (q *Queue[T]) GobEncode() ([]byte, error) { return q.c.gobEncode(false) }
 
 // GobDecode makes q, a new Queue, the child's side of a handle written by
