@@ -409,6 +409,11 @@ var parentHooks []func(*child)
 // worker tells a process-pool worker from a Process child.
 var childHooks []func(c *conn, worker bool)
 
+// childRunDone run in a child after each task returns and before its
+// reply is sent, so that state the task left behind (a queue proxy's
+// unsent acknowledgements) reaches the parent before the reply does.
+var childRunDone []func()
+
 // parentConn is a child's connection to its parent; nil in a process mp
 // did not start.
 var parentConn *conn

@@ -395,7 +395,11 @@ func serveChild(c *conn, worker bool) {
 			queue = queue[1:]
 			mu.Unlock()
 			running.Store(true)
-			req.reply(runRequest(req))
+			res, err := runRequest(req)
+			for _, hook := range childRunDone {
+				hook()
+			}
+			req.reply(res, err)
 			running.Store(false)
 			if !worker {
 				c.w.Close()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"sync"
+	"sync/atomic"
 )
 
 // Queue is a first-in, first-out queue of items of type T, the analogue of
@@ -28,6 +29,14 @@ import (
 // (BenchmarkQueue in queue_bench_test.go). With a ctx that can be done it
 // costs about a third more, half as much as a channel operation in a
 // select on ctx.Done().
+//
+// A *Queue placed in a task's argument, directly or in a struct field,
+// crosses to the child process as a handle (see [Queue.GobEncode]): the
+// child gets a queue with the same methods, and the state stays in the
+// process that created the queue. Moving a small item from the parent to
+// a consumer child costs about 400 ns (BenchmarkXQueueToChild, 2-core AMD
+// EPYC), some ten times faster than Python's multiprocessing.Queue. Items
+// a child held when it died are delivered again to other consumers.
 type Queue[T any] struct {
 	c core[T]
 }
@@ -42,6 +51,14 @@ type Queue[T any] struct {
 // "synchronizes before" the Get that returns its item. The zero value for
 // JoinableQueue is an empty, unbounded queue ready to use. A JoinableQueue
 // must not be copied after first use.
+//
+// A *JoinableQueue crosses to a child process as a [Queue] does. A
+// consumer child's TaskDone calls reach the parent's Join, and when a
+// child dies holding items it got but did not mark done, they are
+// delivered to other consumers again, up to three deliveries each; past
+// that Join returns an error wrapping [ErrLost] that says how many items
+// were lost and which process held them. Join never waits for a dead
+// process.
 type JoinableQueue[T any] struct {
 	c core[T]
 }
@@ -278,11 +295,20 @@ type core[T any] struct {
 	// the zero value works and the local path is a direct call.
 	impl  queueImpl[T]
 	local localQueue[T]
+	// xs is set, once, when this process hands the queue to a child
+	// (xqueue.go): from then on the local state is shared with the
+	// children's proxies, Puts encode at once, and items that a dead
+	// child held come back. It is atomic because sharing happens while
+	// other goroutines may already use the queue.
+	xs atomic.Pointer[xstate[T]]
 }
 
 func (c *core[T]) put(ctx context.Context, v T, block bool) error {
 	if c.impl != nil {
 		return c.impl.put(ctx, v, block)
+	}
+	if x := c.xs.Load(); x != nil {
+		return x.put(ctx, v, block)
 	}
 	return c.local.put(ctx, v, block)
 }
@@ -291,6 +317,10 @@ func (c *core[T]) get(ctx context.Context, block bool) (T, error) {
 	if c.impl != nil {
 		return c.impl.get(ctx, block)
 	}
+	if x := c.xs.Load(); x != nil {
+		v, _, err := x.take(ctx, block)
+		return v, err
+	}
 	return c.local.get(ctx, block)
 }
 
@@ -298,12 +328,19 @@ func (c *core[T]) len() int {
 	if c.impl != nil {
 		return c.impl.len()
 	}
+	if x := c.xs.Load(); x != nil {
+		return x.len()
+	}
 	return c.local.len()
 }
 
 func (c *core[T]) close(immediate bool) {
 	if c.impl != nil {
 		c.impl.close(immediate)
+		return
+	}
+	if x := c.xs.Load(); x != nil {
+		x.close(immediate)
 		return
 	}
 	c.local.close(immediate)
@@ -319,6 +356,9 @@ func (c *core[T]) taskDone() error {
 func (c *core[T]) join(ctx context.Context) error {
 	if c.impl != nil {
 		return c.impl.join(ctx)
+	}
+	if x := c.xs.Load(); x != nil {
+		return x.join(ctx)
 	}
 	return c.local.join(ctx)
 }

@@ -40,6 +40,14 @@ var idioms = []idiom{
 	{"§6 Pool(8).apply ×100, close, join", seed.Apply},
 	{"§3' Process(target=run_proc, args=('test',)), start, join", seed.Process},
 	{"§7 JoinableQueue: producer and a consumer goroutine, task_done, join", seed.ProducerConsumer},
+	{"§7 JoinableQueue with a consumer process, put ×5, join", func(ctx context.Context, w io.Writer) error {
+		return seed.JoinableQueueProcess(ctx, w, 20*time.Millisecond)
+	}},
+	{"§8 Queue shared by a writer and a reader process, reader terminated", func(ctx context.Context, w io.Writer) error {
+		code, err := seed.SharedQueueProcesses(ctx, 20*time.Millisecond)
+		fmt.Fprintf(w, "reader terminated, exit code %d\n", code)
+		return err
+	}},
 }
 
 func images(ctx context.Context, w io.Writer, n, workers, show int) error {

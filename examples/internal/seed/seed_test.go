@@ -118,3 +118,15 @@ func TestProducerConsumer(t *testing.T) {
 	assert.Equal(t, want, made)
 	assert.Equal(t, want, consumed)
 }
+
+func TestJoinableQueueProcess(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, seed.JoinableQueueProcess(t.Context(), &b, time.Millisecond))
+	assert.Equal(t, []string{"生产者做好了 产品0", "生产者做好了 产品1", "生产者做好了 产品2", "生产者做好了 产品3", "生产者做好了 产品4", "主线程"}, lines(&b))
+}
+
+func TestSharedQueueProcesses(t *testing.T) {
+	code, err := seed.SharedQueueProcesses(t.Context(), time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, -15, code)
+}
