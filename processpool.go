@@ -1,0 +1,874 @@
+package mp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// NewProcessPool returns a pool of workers long-lived child processes: the
+// analogue of Python's multiprocessing.Pool(workers) and
+// ProcessPoolExecutor. NewProcessPool(0) uses runtime.NumCPU() workers; a
+// negative count panics. The pool is the same *[Pool] that [NewPool]
+// returns, used with the same functions: [Map], [MapSeq],
+// [MapSeqUnordered], [Apply], [ApplyAsync], [Pool.Close],
+// [Pool.Terminate], [Pool.Join] and [Pool.Stats].
+//
+// Every worker is a fresh run of this program (see [Main]), started when
+// the pool is created, that runs the tasks it is sent one at a time. A
+// task must therefore be registered with [Register]: a function that is
+// not fails at once with [ErrNotRegistered] naming it, and an argument that
+// cannot be encoded fails at once with the encoder's error, in the caller
+// ([Map] returns the error; the result of [ApplyAsync] is already resolved
+// with it). [Pool.Go] takes a closure, which cannot cross to a process; on
+// a process pool it returns an error wrapping ErrNotRegistered.
+//
+// Tiny tasks are cheap: [Map] sends a chunk of items (see [ChunkSize]) as
+// one message that the worker runs as a loop, and several tasks are in
+// flight to each worker at once (see [Pipeline]), so that a task does not
+// pay a round trip to the child. On a 2-core machine ApplyAsync+Get costs
+// about 3 µs per trivial task and Map about 0.1 µs per item
+// (BenchmarkProcessPool in processpool_bench_test.go).
+//
+// A process pool keeps its promises when workers die, where Python's Pool
+// hangs (gh-66587) and ProcessPoolExecutor breaks:
+//
+//   - A worker that exits or is killed is noticed at once, by the end of
+//     its connection and by its exit status. The task it was running fails
+//     with an *[ExitError] naming the pid and the exit code (−9 for
+//     SIGKILL), or runs again on a fresh worker if [Retry] allows; tasks
+//     queued behind it had not started and run on the replacement. The
+//     worker is replaced and the pool goes on.
+//   - Deadlines preempt: a task whose context is done and that has not
+//     returned a short grace period later (see [Grace]) is killed with its
+//     worker, which is replaced, and fails with context.Cause of its
+//     context. Goroutines cannot be preempted; processes can.
+//   - [Pool.Terminate] kills the workers: running tasks and queued ones
+//     resolve with [ErrTerminated] at once.
+//   - [Pool.Close] and [Pool.Join] let the queued tasks run, then close
+//     the workers' connections; each worker exits, and Join returns once
+//     every worker has been reaped, leaving no process, goroutine or file
+//     descriptor behind.
+//
+// Workers ignore SIGINT: the parent owns cancellation, so a Ctrl-C stops
+// the program cleanly instead of spraying every worker's traceback as
+// Python's do; when the parent dies, its workers die with it.
+//
+// On Windows the pool builds, but its workers cannot start: every task
+// fails with an error wrapping [errors.ErrUnsupported].
+func NewProcessPool(workers int, opts ...Option) *Pool {
+	if workers < 0 {
+		panic("mp: negative worker count")
+	}
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+	c := config{proc: procConfig{window: 8, grace: 250 * time.Millisecond, gomaxprocs: -1}}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	b := &procBackend{cfg: c.proc, kids: make([]*child, workers)}
+	b.failed = c.proc.initErr
+	if b.cfg.gomaxprocs < 0 {
+		// Workers that outnumber the cores gain nothing from parallel
+		// garbage collection and scheduling of their own, and lose to the
+		// contention; one thread each measures faster then.
+		b.cfg.gomaxprocs = 0
+		if workers >= runtime.NumCPU() {
+			b.cfg.gomaxprocs = 1
+		}
+	}
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set && b.cfg.gomaxprocs > 0 {
+		b.env = []string{"GOMAXPROCS=" + strconv.Itoa(b.cfg.gomaxprocs)}
+	}
+	return newPool(workers, b, opts)
+}
+
+// procConfig holds the options of a process pool.
+type procConfig struct {
+	maxTasks   int
+	retry      int
+	window     int
+	grace      time.Duration
+	gomaxprocs int // -1: decide from the worker count; 0: inherit
+	init       *outgoing
+	initErr    error
+}
+
+// MaxTasksPerChild makes a process pool replace each worker after it has
+// run n tasks (a chunk of [Map] counts as one), as Python's
+// maxtasksperchild: a way to bound what a leaky task can accumulate. The
+// default is 0, which keeps workers for the pool's life. MaxTasksPerChild
+// panics if n < 1. A goroutine pool ignores it.
+func MaxTasksPerChild(n int) Option {
+	if n < 1 {
+		panic("mp: MaxTasksPerChild must be at least 1")
+	}
+	return optionFunc(func(c *config) { c.proc.maxTasks = n })
+}
+
+// Initializer makes every worker of a process pool run f(ctx, arg) once,
+// before its first task: the analogue of Python's Pool(initializer,
+// initargs). f must be registered with [Register]. If it fails in any
+// worker, the pool does not start workers again and again as Python's
+// does: every task then fails with an error that wraps f's. If f is not
+// registered or arg cannot be encoded, every task fails with that error.
+// A goroutine pool ignores it.
+func Initializer[A any](f Func[A, struct{}], arg A) Option {
+	e, err := registered(f)
+	var raw []byte
+	if err == nil {
+		raw, err = codecFor[A]().encode(arg)
+	}
+	if err != nil {
+		err = fmt.Errorf("mp: process pool initializer: %w", err)
+	}
+	return optionFunc(func(c *config) {
+		c.proc.initErr = err
+		if err == nil {
+			c.proc.init = &outgoing{serviceRun, message{header: []byte(e.name), raw: raw}}
+		}
+	})
+}
+
+// Retry makes a process pool run a task again, on a fresh worker, when
+// the worker running it dies, up to n times; after that the task fails
+// with the *[ExitError]. Only idempotent tasks should be retried, which is
+// why the default is 0. A task killed for ignoring its context is not
+// retried. Retry panics if n < 0. A goroutine pool ignores it.
+func Retry(n int) Option {
+	if n < 0 {
+		panic("mp: negative Retry count")
+	}
+	return optionFunc(func(c *config) { c.proc.retry = n })
+}
+
+// Grace sets how long a process-pool task may run on after its context is
+// done before it is killed together with its worker; the default is
+// 250 ms. Grace panics if d < 0. A goroutine pool ignores it.
+func Grace(d time.Duration) Option {
+	if d < 0 {
+		panic("mp: negative Grace")
+	}
+	return optionFunc(func(c *config) { c.proc.grace = d })
+}
+
+// Pipeline sets how many tasks a process pool keeps in flight to each
+// worker, so that the worker starts the next task without waiting for the
+// parent; the default is 8. Pipelining applies only while a worker's
+// tasks are short (under a millisecond): longer tasks are sent one at a
+// time, so that none waits behind another on a busy worker while a free
+// one could run it. Pipeline panics if n < 1. A goroutine pool ignores it.
+func Pipeline(n int) Option {
+	if n < 1 {
+		panic("mp: Pipeline must be at least 1")
+	}
+	return optionFunc(func(c *config) { c.proc.window = n })
+}
+
+// WorkerGOMAXPROCS sets GOMAXPROCS in each worker process; 0 leaves the
+// runtime's default. By default a pool with at least as many workers as
+// CPUs gives each worker one, which measures faster, and a smaller pool
+// leaves the default. A GOMAXPROCS set in the environment wins.
+// WorkerGOMAXPROCS panics if n < 0. A goroutine pool ignores it.
+func WorkerGOMAXPROCS(n int) Option {
+	if n < 0 {
+		panic("mp: negative WorkerGOMAXPROCS")
+	}
+	return optionFunc(func(c *config) { c.proc.gomaxprocs = n })
+}
+
+// errGoOnProcessPool is what Pool.Go returns on a process pool.
+var errGoOnProcessPool = fmt.Errorf("%w: Pool.Go takes a closure, which cannot cross to a worker process; use ApplyAsync with a registered function", ErrNotRegistered)
+
+// procBackend runs units in child processes, one per worker goroutine.
+type procBackend struct {
+	cfg procConfig
+	env []string
+
+	mu         sync.Mutex
+	kids       []*child // the live child of each worker, nil while none
+	terminated bool
+	failed     error // the initializer's failure: every unit fails with it
+
+	names atomic.Int64
+}
+
+// remote returns p's process back-end, or nil for a goroutine pool.
+func (p *Pool) remote() *procBackend {
+	b, _ := p.be.(*procBackend)
+	return b
+}
+
+// remoteUnit is a unit that runs in a worker process.
+type remoteUnit interface {
+	unit
+	// request returns the message that runs the unit on the child at the
+	// other end of c, and the context whose end withdraws it (nil if
+	// nothing but Terminate can).
+	request(c *conn) (message, context.Context, error)
+	// complete resolves the unit from the child's reply to request.
+	complete(p *Pool, c *conn, reply message, err error) (failed bool)
+}
+
+func (b *procBackend) terminate() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.terminated = true
+	for _, ch := range b.kids {
+		if ch != nil {
+			ch.signal(sigKill)
+		}
+	}
+}
+
+func (b *procBackend) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failed
+}
+
+// setKid records the live child of worker i; it reports false, and kills
+// ch, if the pool was terminated meanwhile.
+func (b *procBackend) setKid(i int, ch *child) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.kids[i] = ch
+	if ch != nil && b.terminated {
+		ch.signal(sigKill)
+		return false
+	}
+	return true
+}
+
+// pids returns the pids of the live workers.
+func (b *procBackend) pids() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []int
+	for _, ch := range b.kids {
+		if ch != nil {
+			out = append(out, ch.pid)
+		}
+	}
+	return out
+}
+
+// inflight is a unit sent to a worker and not yet resolved.
+type inflight struct {
+	u         remoteUnit
+	cl        *call
+	ctx       context.Context
+	sent      time.Time
+	cancelled bool // the child was asked to cancel it
+}
+
+// procWorker is the state of one worker goroutine and its child. Only
+// that goroutine touches it.
+type procWorker struct {
+	b  *procBackend
+	p  *Pool
+	i  int
+	ch *child
+
+	pending  []*inflight // in the order sent, which is the order run
+	redo     []remoteUnit
+	attempts map[remoteUnit]int
+	tasks    int  // units sent to ch
+	retiring bool // ch has run its MaxTasksPerChild
+	window   int  // how many units may be in flight now
+	lastEnd  time.Time
+	spawnErr error
+
+	grace     *time.Timer
+	preempted bool
+}
+
+// slowTask is the parent-observed run time past which a worker gets one
+// unit at a time.
+const slowTask = time.Millisecond
+
+func (b *procBackend) work(p *Pool, i int) {
+	w := &procWorker{b: b, p: p, i: i, attempts: map[remoteUnit]int{}, window: 1}
+	w.grace = time.NewTimer(time.Hour)
+	w.grace.Stop()
+	defer w.shutdown()
+	queue := p.queue
+	for {
+		if p.terminated.Load() {
+			w.terminated(queue)
+			return
+		}
+		if w.ch == nil && b.failure() == nil && (w.spawnErr == nil || len(w.redo) > 0) {
+			w.spawn()
+		}
+		if w.ch == nil && len(w.redo) > 0 {
+			err := w.unavailable()
+			for _, u := range w.redo {
+				w.count(u, err)
+			}
+			w.redo = nil
+		}
+		for len(w.redo) > 0 && w.ch != nil && !w.retiring && len(w.pending) < w.window {
+			u := w.redo[0]
+			w.redo = w.redo[1:]
+			w.send(u)
+		}
+		var in <-chan unit
+		if queue != nil && len(w.redo) == 0 && (w.ch == nil || (!w.retiring && len(w.pending) < w.window)) {
+			in = queue
+		}
+		if len(w.pending) == 0 {
+			if w.retiring {
+				w.retire()
+				continue
+			}
+			if queue == nil && len(w.redo) == 0 {
+				return
+			}
+		}
+		var headDone, ctxDone, chDone, broken <-chan struct{}
+		if len(w.pending) > 0 {
+			h := w.pending[0]
+			headDone = h.cl.done
+			if h.ctx != nil && !h.cancelled {
+				ctxDone = h.ctx.Done()
+			}
+		}
+		if w.ch != nil {
+			chDone, broken = w.ch.done, w.ch.conn.broken
+		}
+		select {
+		case u, ok := <-in:
+			if !ok {
+				queue = nil
+				continue
+			}
+			w.take(u)
+		case <-headDone:
+			w.complete()
+		case <-ctxDone:
+			h := w.pending[0]
+			h.cancelled = true
+			_ = w.ch.conn.w.WriteFrame(&wire.Frame{Kind: kindCancel, ID: h.cl.id}, false)
+			w.grace.Reset(w.b.cfg.grace)
+		case <-w.grace.C:
+			w.preempted = true
+			w.ch.signal(sigKill)
+			w.died()
+		case <-chDone:
+			w.died()
+		case <-broken:
+			w.died()
+		}
+	}
+}
+
+// count resolves u with err without sending it, and counts it.
+func (w *procWorker) count(u unit, err error) {
+	c := &w.p.counters[w.i%maxShards]
+	inc(&c.started, w.p.shared)
+	inc(&c.failed, w.p.shared)
+	u.fail(w.p, err)
+}
+
+// unavailable says why the worker has no child.
+func (w *procWorker) unavailable() error {
+	if err := w.b.failure(); err != nil {
+		return err
+	}
+	return w.spawnErr
+}
+
+// take handles a unit from the queue.
+func (w *procWorker) take(u unit) {
+	if w.p.terminated.Load() {
+		w.count(u, ErrTerminated)
+		return
+	}
+	r, ok := u.(remoteUnit)
+	if !ok {
+		w.count(u, errGoOnProcessPool)
+		return
+	}
+	if w.ch == nil && w.b.failure() == nil {
+		// The last start failed: try again, so that a passing problem
+		// does not fail the pool for good.
+		w.spawn()
+	}
+	if w.ch == nil {
+		w.count(u, w.unavailable())
+		return
+	}
+	w.send(r)
+}
+
+// send starts u on the child.
+func (w *procWorker) send(u remoteUnit) {
+	c := w.ch.conn
+	msg, ctx, err := u.request(c)
+	if err == nil && ctx != nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		w.count(u, err)
+		return
+	}
+	cl, err := c.start(serviceRun, msg)
+	if errors.Is(err, errLost) {
+		// The child is gone; the unit has not started.
+		w.redo = append(w.redo, u)
+		return
+	}
+	if err != nil {
+		w.count(u, err)
+		return
+	}
+	inc(&w.p.counters[w.i%maxShards].started, w.p.shared)
+	w.pending = append(w.pending, &inflight{u: u, cl: cl, ctx: ctx, sent: time.Now()})
+	w.tasks++
+	if m := w.b.cfg.maxTasks; m > 0 && w.tasks >= m {
+		w.retiring = true
+	}
+}
+
+// complete resolves the unit at the head, whose call has ended.
+func (w *procWorker) complete() {
+	h := w.pending[0]
+	if errors.Is(h.cl.err, errLost) {
+		w.died()
+		return
+	}
+	w.pending = w.pending[1:]
+	if h.cancelled {
+		w.grace.Stop()
+	}
+	now := time.Now()
+	start := h.sent
+	if w.lastEnd.After(start) {
+		start = w.lastEnd
+	}
+	w.lastEnd = now
+	if now.Sub(start) > slowTask {
+		w.window = 1
+	} else {
+		w.window = w.b.cfg.window
+	}
+	err := h.cl.err
+	if err != nil && h.ctx != nil && h.ctx.Err() != nil {
+		// The child stopped the task because its context ended here.
+		err = context.Cause(h.ctx)
+	}
+	w.resolve(h.u, h.cl.reply, err)
+}
+
+func (w *procWorker) resolve(u remoteUnit, reply message, err error) {
+	delete(w.attempts, u)
+	c := &w.p.counters[w.i%maxShards]
+	if u.complete(w.p, w.ch.conn, reply, err) {
+		inc(&c.failed, w.p.shared)
+	} else {
+		inc(&c.completed, w.p.shared)
+	}
+}
+
+// died handles the end of the child: it resolves the units whose replies
+// arrived, fails (or retries) the one that was running, and keeps the
+// ones behind it, which never started, for the next child.
+func (w *procWorker) died() {
+	ch := w.ch
+	select {
+	case <-ch.conn.broken:
+	case <-time.After(time.Second):
+		// The child is gone but something holds its socket open; what
+		// it sent before dying has been read by now.
+	}
+	ch.signal(sigKill)
+	<-ch.done
+	ch.conn.close()
+	w.grace.Stop()
+	exit := error(ch.exitError())
+	if perr := ch.protocolErr(); perr != nil {
+		exit = perr
+	}
+	var redo []remoteUnit
+	running := true
+	for _, h := range w.pending {
+		switch {
+		case !errors.Is(h.cl.err, errLost):
+			w.resolve(h.u, h.cl.reply, h.cl.err)
+		case !running:
+			redo = append(redo, h.u)
+			w.uncount()
+		default:
+			running = false
+			switch {
+			case w.p.terminated.Load():
+				w.resolve(h.u, message{}, ErrTerminated)
+			case w.preempted && h.ctx != nil:
+				w.resolve(h.u, message{}, context.Cause(h.ctx))
+			case w.attempts[h.u] < w.b.cfg.retry:
+				w.attempts[h.u]++
+				redo = append(redo, h.u)
+				w.uncount()
+			default:
+				w.resolve(h.u, message{}, exit)
+			}
+		}
+	}
+	w.redo = append(redo, w.redo...)
+	w.pending, w.preempted = nil, false
+	w.drop()
+}
+
+// uncount takes back the start of a unit that will be sent again.
+func (w *procWorker) uncount() {
+	c := &w.p.counters[w.i%maxShards]
+	if w.p.shared {
+		c.started.Add(-1)
+	} else {
+		c.started.Store(c.started.Load() - 1)
+	}
+}
+
+// drop forgets the child, which has been reaped.
+func (w *procWorker) drop() {
+	w.ch = nil
+	w.tasks, w.retiring, w.window = 0, false, 1
+	w.b.setKid(w.i, nil)
+}
+
+// retire closes the connection of a child that has run its
+// MaxTasksPerChild and has nothing in flight; the child exits on EOF.
+func (w *procWorker) retire() {
+	w.closeChild()
+	w.drop()
+}
+
+// closeChild closes the connection to the child and waits until it has
+// exited and been reaped, killing it if it does not exit within a second.
+func (w *procWorker) closeChild() {
+	ch := w.ch
+	ch.conn.close()
+	select {
+	case <-ch.done:
+	case <-time.After(time.Second):
+		ch.signal(sigKill)
+		<-ch.done
+	}
+}
+
+// spawn starts the worker's child and runs the initializer in it.
+func (w *procWorker) spawn() {
+	b := w.b
+	o := spawnOptions{
+		name:   fmt.Sprintf("PoolWorker-%d", b.names.Add(1)),
+		env:    b.env,
+		worker: true,
+		first:  b.cfg.init,
+	}
+	ch, err := spawn(o)
+	w.spawnErr = err
+	if err != nil {
+		return
+	}
+	if !b.setKid(w.i, ch) {
+		<-ch.done
+		ch.conn.close()
+		b.setKid(w.i, nil)
+		return
+	}
+	w.ch = ch
+	if ch.first == nil {
+		return
+	}
+	if _, err := ch.await(ch.first); err != nil {
+		if errors.Is(err, errLost) {
+			err = ch.exitError()
+		}
+		b.mu.Lock()
+		if b.failed == nil {
+			b.failed = fmt.Errorf("mp: process pool initializer failed in worker %d: %w", ch.pid, err)
+		}
+		b.mu.Unlock()
+		w.closeChild()
+		w.drop()
+	}
+}
+
+// terminated resolves everything the worker holds or can still take with
+// ErrTerminated, after Terminate has killed its child.
+func (w *procWorker) terminated(queue chan unit) {
+	if w.ch != nil {
+		w.ch.signal(sigKill)
+		w.died()
+	}
+	for _, u := range w.redo {
+		w.count(u, ErrTerminated)
+	}
+	w.redo = nil
+	if queue != nil {
+		for u := range queue {
+			w.count(u, ErrTerminated)
+		}
+	}
+}
+
+// shutdown ends the child, if any, when the worker goroutine returns.
+func (w *procWorker) shutdown() {
+	w.grace.Stop()
+	if w.ch != nil {
+		w.closeChild()
+		w.drop()
+	}
+}
+
+// remoteApply is the unit of ApplyAsync on a process pool.
+type remoteApply[A, R any] struct {
+	res  AsyncResult[R]
+	msg  message
+	ctx  context.Context
+	stop func()
+}
+
+// applyRemote is ApplyAsync on a process pool.
+func applyRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
+	j := &remoteApply[A, R]{}
+	j.res.init(p)
+	e, err := registered(f)
+	var raw []byte
+	if err == nil {
+		raw, err = codecFor[A]().encode(arg)
+	}
+	if err != nil {
+		j.fail(p, err)
+		return &j.res
+	}
+	j.msg = message{header: []byte(e.name), raw: raw}
+	if ctx.Done() != nil {
+		j.ctx, j.stop = p.taskContext(ctx)
+	}
+	if err := p.submit(ctx, j); err != nil {
+		j.fail(p, err)
+	}
+	return &j.res
+}
+
+func (j *remoteApply[A, R]) run(p *Pool) bool {
+	j.fail(p, errGoOnProcessPool)
+	return true
+}
+
+func (j *remoteApply[A, R]) request(*conn) (message, context.Context, error) {
+	return j.msg, j.ctx, nil
+}
+
+func (j *remoteApply[A, R]) complete(_ *Pool, c *conn, reply message, err error) bool {
+	var v R
+	if err == nil {
+		v, err = codecFor[R]().decodeOn(c, reply.raw)
+	}
+	j.finish(v, err)
+	return err != nil
+}
+
+func (j *remoteApply[A, R]) fail(_ *Pool, err error) {
+	var zero R
+	j.finish(zero, err)
+}
+
+func (j *remoteApply[A, R]) finish(v R, err error) {
+	if j.stop != nil {
+		j.stop()
+	}
+	j.ctx, j.stop, j.msg = nil, nil, message{}
+	j.res.resolve(v, err)
+}
+
+// batchMark ends the header of a run request whose payload is a batch of
+// arguments, for the entry's runBatch.
+const batchMark = "\x00batch"
+
+// remoteChunk is the unit of a Map chunk on a process pool.
+type remoteChunk[A, R any] struct {
+	m      *mapState[A, R]
+	lo, hi int
+	header []byte
+}
+
+// mapRemote is Map on a process pool, with chunks of size items.
+func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size int) ([]R, error) {
+	e, err := registered(f)
+	if err != nil {
+		return nil, err
+	}
+	header := []byte(e.name + batchMark)
+	n := (len(items) + size - 1) / size
+	m := &mapState[A, R]{
+		f:       f,
+		items:   items,
+		results: make([]R, len(items)),
+		done:    make(chan struct{}),
+	}
+	m.ctx, m.cancel = context.WithCancelCause(ctx)
+	defer m.cancel(nil)
+	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
+	m.left.Store(int64(n))
+	chunks := make([]remoteChunk[A, R], n)
+	for i := range chunks {
+		chunks[i] = remoteChunk[A, R]{m: m, lo: i * size, hi: min((i+1)*size, len(items)), header: header}
+		if m.stopped.Load() {
+			chunks[i].fail(p, m.err)
+			continue
+		}
+		if err := p.submit(m.ctx, &chunks[i]); err != nil {
+			chunks[i].fail(p, err)
+		}
+	}
+	<-m.done
+	if m.err != nil {
+		return nil, m.err
+	}
+	return m.results, nil
+}
+
+func (c *remoteChunk[A, R]) run(p *Pool) bool {
+	c.fail(p, errGoOnProcessPool)
+	return true
+}
+
+func (c *remoteChunk[A, R]) request(cn *conn) (message, context.Context, error) {
+	if c.m.stopped.Load() {
+		return message{}, nil, c.m.err
+	}
+	raw, err := newBatchCodec[A]().encode(cn, c.m.items[c.lo:c.hi])
+	return message{header: c.header, raw: raw}, c.m.ctx, err
+}
+
+func (c *remoteChunk[A, R]) complete(_ *Pool, cn *conn, reply message, err error) bool {
+	defer c.m.end()
+	if err == nil {
+		var out []R
+		out, err = newBatchCodec[R]().decode(cn, reply.raw)
+		if err == nil && len(out) != c.hi-c.lo {
+			err = fmt.Errorf("mp: worker returned %d results for %d items", len(out), c.hi-c.lo)
+		}
+		if err == nil {
+			copy(c.m.results[c.lo:c.hi], out)
+			return false
+		}
+	}
+	c.m.stop(err)
+	return true
+}
+
+func (c *remoteChunk[A, R]) fail(_ *Pool, err error) {
+	c.m.stop(err)
+	c.m.end()
+}
+
+// request and complete make an item of MapSeq a remote unit.
+func (j *seqSlot[A, R]) request(c *conn) (message, context.Context, error) {
+	raw, err := codecFor[A]().encodeOn(c, j.arg)
+	return message{header: j.s.header, raw: raw}, j.s.ctx, err
+}
+
+func (j *seqSlot[A, R]) complete(_ *Pool, c *conn, reply message, err error) bool {
+	if err == nil {
+		j.val, err = codecFor[R]().decodeOn(c, reply.raw)
+	}
+	j.err = err
+	j.s.ended <- j.i
+	return err != nil
+}
+
+// batchCodec encodes a batch of values as one payload: scalars packed one
+// after another with their lengths, other types as one gob of the slice,
+// so that a type is described once per batch at most.
+type batchCodec[T any] struct {
+	item   codec[T]
+	slice  codec[[]T]
+	packed bool
+}
+
+func newBatchCodec[T any]() batchCodec[T] {
+	item := codecFor[T]()
+	return batchCodec[T]{item: item, slice: codecFor[[]T](), packed: item.kind != codecGob}
+}
+
+func (bc batchCodec[T]) encode(c *conn, vs []T) ([]byte, error) {
+	if !bc.packed {
+		return bc.slice.encodeOn(c, vs)
+	}
+	b := binary.AppendUvarint(make([]byte, 0, 1+len(vs)*3), uint64(len(vs)))
+	for _, v := range vs {
+		e, err := bc.item.encodeOn(c, v)
+		if err != nil {
+			return nil, err
+		}
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	return b, nil
+}
+
+func (bc batchCodec[T]) decode(c *conn, b []byte) ([]T, error) {
+	if !bc.packed {
+		return bc.slice.decodeOn(c, b)
+	}
+	bad := fmt.Errorf("mp: malformed batch of %v", bc.item.typ)
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, bad
+	}
+	b = b[k:]
+	out := make([]T, n)
+	for i := range out {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return nil, bad
+		}
+		v, err := bc.item.decodeOn(c, b[k:k+int(l)])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+		b = b[k+int(l):]
+	}
+	return out, nil
+}
+
+// batchRunner returns the run of a registered task's batch form: decode
+// the arguments, run the task on each in turn until one fails or ctx is
+// done, and encode the results.
+func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
+	return func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
+		items, err := newBatchCodec[A]().decode(c, arg)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]R, len(items))
+		for i := range items {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			if out[i], err = callTask(ctx, f, items[i]); err != nil {
+				return nil, err
+			}
+		}
+		b, err := newBatchCodec[R]().encode(c, out)
+		if err != nil {
+			return nil, fmt.Errorf("mp: results of %s: %w", name, err)
+		}
+		return b, nil
+	}
+}
