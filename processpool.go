@@ -72,7 +72,7 @@ func NewProcessPool(workers int, opts ...Option) *Pool {
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
-	c := config{proc: procConfig{window: 8, grace: 250 * time.Millisecond, gomaxprocs: -1}}
+	c := config{proc: procConfig{window: 128, grace: 250 * time.Millisecond, gomaxprocs: -1}}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -163,11 +163,12 @@ func Grace(d time.Duration) Option {
 }
 
 // Pipeline sets how many tasks a process pool keeps in flight to each
-// worker, so that the worker starts the next task without waiting for the
-// parent; the default is 8. Pipelining applies only while a worker's
-// tasks are short (under a millisecond): longer tasks are sent one at a
-// time, so that none waits behind another on a busy worker while a free
-// one could run it. Pipeline panics if n < 1. A goroutine pool ignores it.
+// worker at most, so that the worker starts the next task without waiting
+// for the parent; the default is 128. The pool sends a worker only about
+// 2 ms of work ahead, judged by how long its last task took, so that a
+// task does not wait long behind others on a busy worker while a free one
+// could run it: tasks of a millisecond or more go one at a time.
+// Pipeline panics if n < 1. A goroutine pool ignores it.
 func Pipeline(n int) Option {
 	if n < 1 {
 		panic("mp: Pipeline must be at least 1")
@@ -293,9 +294,9 @@ type procWorker struct {
 	preempted bool
 }
 
-// slowTask is the parent-observed run time past which a worker gets one
-// unit at a time.
-const slowTask = time.Millisecond
+// pipelineBudget is how much work, by the parent-observed run time of
+// the last unit, a worker is sent ahead.
+const pipelineBudget = 2 * time.Millisecond
 
 func (b *procBackend) work(p *Pool, i int) {
 	w := &procWorker{b: b, p: p, i: i, attempts: map[remoteUnit]int{}, window: 1}
@@ -458,10 +459,12 @@ func (w *procWorker) complete() {
 		start = w.lastEnd
 	}
 	w.lastEnd = now
-	if now.Sub(start) > slowTask {
-		w.window = 1
-	} else {
-		w.window = w.b.cfg.window
+	// Keep about pipelineBudget of work queued in the child: enough to
+	// hide the round trip for tiny tasks, little enough that a task does
+	// not wait long behind others while another worker is free.
+	w.window = w.b.cfg.window
+	if d := now.Sub(start); d > 0 && int64(d) > int64(pipelineBudget)/int64(w.window) {
+		w.window = max(1, int(pipelineBudget/d))
 	}
 	err := h.cl.err
 	if err != nil && h.ctx != nil && h.ctx.Err() != nil {
