@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"reflect"
 	"runtime"
 	"strconv"
 	"sync"
@@ -705,7 +707,14 @@ const batchMark = "\x00batch"
 type remoteChunk[A, R any] struct {
 	m      *mapState[A, R]
 	lo, hi int
+	r      *remoteMap[A, R]
+}
+
+// remoteMap is what the chunks of one Map call on a process pool share.
+type remoteMap[A, R any] struct {
 	header []byte
+	args   batchCodec[A]
+	res    batchCodec[R]
 }
 
 // mapRemote is Map on a process pool, with chunks of size items.
@@ -714,7 +723,7 @@ func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, 
 	if err != nil {
 		return nil, err
 	}
-	header := []byte(e.name + batchMark)
+	r := &remoteMap[A, R]{header: []byte(e.name + batchMark), args: newBatchCodec[A](), res: newBatchCodec[R]()}
 	n := (len(items) + size - 1) / size
 	m := &mapState[A, R]{
 		f:       f,
@@ -728,7 +737,7 @@ func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, 
 	m.left.Store(int64(n))
 	chunks := make([]remoteChunk[A, R], n)
 	for i := range chunks {
-		chunks[i] = remoteChunk[A, R]{m: m, lo: i * size, hi: min((i+1)*size, len(items)), header: header}
+		chunks[i] = remoteChunk[A, R]{m: m, lo: i * size, hi: min((i+1)*size, len(items)), r: r}
 		if m.stopped.Load() {
 			chunks[i].fail(p, m.err)
 			continue
@@ -753,15 +762,15 @@ func (c *remoteChunk[A, R]) request(cn *conn) (message, context.Context, error) 
 	if c.m.stopped.Load() {
 		return message{}, nil, c.m.err
 	}
-	raw, err := newBatchCodec[A]().encode(cn, c.m.items[c.lo:c.hi])
-	return message{header: c.header, raw: raw}, c.m.ctx, err
+	raw, err := c.r.args.encode(cn, c.m.items[c.lo:c.hi])
+	return message{header: c.r.header, raw: raw}, c.m.ctx, err
 }
 
 func (c *remoteChunk[A, R]) complete(_ *Pool, cn *conn, reply message, err error) bool {
 	defer c.m.end()
 	if err == nil {
 		var out []R
-		out, err = newBatchCodec[R]().decode(cn, reply.raw)
+		out, err = c.r.res.decode(cn, reply.raw)
 		if err == nil && len(out) != c.hi-c.lo {
 			err = fmt.Errorf("mp: worker returned %d results for %d items", len(out), c.hi-c.lo)
 		}
@@ -794,58 +803,108 @@ func (j *seqSlot[A, R]) complete(_ *Pool, c *conn, reply message, err error) boo
 	return err != nil
 }
 
-// batchCodec encodes a batch of values as one payload: scalars packed one
-// after another with their lengths, other types as one gob of the slice,
-// so that a type is described once per batch at most.
+// batchCodec encodes a batch of values as one payload: numbers and
+// booleans packed one after another, strings, byte slices and zero-size
+// values with their lengths, other types as one gob of the slice, so that
+// a type is described once per batch at most.
 type batchCodec[T any] struct {
-	item   codec[T]
-	slice  codec[[]T]
-	packed bool
+	item  codec[T]
+	slice codec[[]T]
 }
 
 func newBatchCodec[T any]() batchCodec[T] {
-	item := codecFor[T]()
-	return batchCodec[T]{item: item, slice: codecFor[[]T](), packed: item.kind != codecGob}
+	return batchCodec[T]{item: codecFor[T](), slice: codecFor[[]T]()}
 }
 
 func (bc batchCodec[T]) encode(c *conn, vs []T) ([]byte, error) {
-	if !bc.packed {
+	k := bc.item.kind
+	if k == codecGob {
 		return bc.slice.encodeOn(c, vs)
 	}
-	b := binary.AppendUvarint(make([]byte, 0, 1+len(vs)*3), uint64(len(vs)))
-	for _, v := range vs {
-		e, err := bc.item.encodeOn(c, v)
-		if err != nil {
-			return nil, err
+	b := binary.AppendUvarint(make([]byte, 0, 8+len(vs)*4), uint64(len(vs)))
+	rv := reflect.ValueOf(vs)
+	for i := range vs {
+		switch k {
+		case codecInt:
+			b = binary.AppendVarint(b, rv.Index(i).Int())
+		case codecUint:
+			b = binary.AppendUvarint(b, rv.Index(i).Uint())
+		case codecFloat:
+			b = binary.BigEndian.AppendUint64(b, math.Float64bits(rv.Index(i).Float()))
+		case codecBool:
+			if rv.Index(i).Bool() {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+		default:
+			e, err := bc.item.encodeOn(c, vs[i])
+			if err != nil {
+				return nil, err
+			}
+			b = binary.AppendUvarint(b, uint64(len(e)))
+			b = append(b, e...)
 		}
-		b = binary.AppendUvarint(b, uint64(len(e)))
-		b = append(b, e...)
 	}
 	return b, nil
 }
 
+func (bc batchCodec[T]) malformed() error {
+	return fmt.Errorf("mp: malformed batch of %v", bc.item.typ)
+}
+
 func (bc batchCodec[T]) decode(c *conn, b []byte) ([]T, error) {
-	if !bc.packed {
+	k := bc.item.kind
+	if k == codecGob {
 		return bc.slice.decodeOn(c, b)
 	}
-	bad := fmt.Errorf("mp: malformed batch of %v", bc.item.typ)
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)) {
-		return nil, bad
+	n, m := binary.Uvarint(b)
+	if m <= 0 || n > uint64(len(b)) {
+		return nil, bc.malformed()
 	}
-	b = b[k:]
+	b = b[m:]
 	out := make([]T, n)
+	rv := reflect.ValueOf(out)
 	for i := range out {
-		l, k := binary.Uvarint(b)
-		if k <= 0 || l > uint64(len(b)-k) {
-			return nil, bad
+		switch k {
+		case codecInt:
+			x, m := binary.Varint(b)
+			if m <= 0 || rv.Index(i).OverflowInt(x) {
+				return nil, bc.malformed()
+			}
+			rv.Index(i).SetInt(x)
+			b = b[m:]
+		case codecUint:
+			x, m := binary.Uvarint(b)
+			if m <= 0 || rv.Index(i).OverflowUint(x) {
+				return nil, bc.malformed()
+			}
+			rv.Index(i).SetUint(x)
+			b = b[m:]
+		case codecFloat:
+			if len(b) < 8 {
+				return nil, bc.malformed()
+			}
+			rv.Index(i).SetFloat(math.Float64frombits(binary.BigEndian.Uint64(b)))
+			b = b[8:]
+		case codecBool:
+			if len(b) < 1 {
+				return nil, bc.malformed()
+			}
+			rv.Index(i).SetBool(b[0] == 1)
+			b = b[1:]
+		default:
+			l, m := binary.Uvarint(b)
+			if m <= 0 || l > uint64(len(b)-m) {
+				return nil, bc.malformed()
+			}
+			v, err := bc.item.decodeOn(c, b[m:m+int(l)])
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+			b = b[m+int(l):]
 		}
-		v, err := bc.item.decodeOn(c, b[k:k+int(l)])
-		if err != nil {
-			return nil, err
-		}
-		out[i] = v
-		b = b[k+int(l):]
 	}
 	return out, nil
 }
@@ -854,8 +913,9 @@ func (bc batchCodec[T]) decode(c *conn, b []byte) ([]T, error) {
 // the arguments, run the task on each in turn until one fails or ctx is
 // done, and encode the results.
 func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
+	ac, rc := newBatchCodec[A](), newBatchCodec[R]()
 	return func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
-		items, err := newBatchCodec[A]().decode(c, arg)
+		items, err := ac.decode(c, arg)
 		if err != nil {
 			return nil, err
 		}
@@ -868,7 +928,7 @@ func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, 
 				return nil, err
 			}
 		}
-		b, err := newBatchCodec[R]().encode(c, out)
+		b, err := rc.encode(c, out)
 		if err != nil {
 			return nil, fmt.Errorf("mp: results of %s: %w", name, err)
 		}
