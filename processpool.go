@@ -357,8 +357,27 @@ func (b *procBackend) work(p *Pool, i int) {
 				continue
 			}
 			w.take(u)
+			// Take what else is queued with non-blocking receives, which
+			// cost much less than the full select.
+		more:
+			for w.ch != nil && !w.retiring && len(w.pending) < w.window && !p.terminated.Load() {
+				select {
+				case u, ok := <-queue:
+					if !ok {
+						queue = nil
+						break more
+					}
+					w.take(u)
+				default:
+					break more
+				}
+			}
 		case <-headDone:
 			w.complete()
+			// Resolve the replies that arrived with it.
+			for w.ch != nil && len(w.pending) > 0 && isClosed(w.pending[0].cl.done) {
+				w.complete()
+			}
 		case <-ctxDone:
 			h := w.pending[0]
 			h.cancelled = true
@@ -373,6 +392,16 @@ func (b *procBackend) work(p *Pool, i int) {
 		case <-broken:
 			w.died()
 		}
+	}
+}
+
+// isClosed reports whether c is closed, without blocking.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
