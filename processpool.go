@@ -218,7 +218,9 @@ type remoteUnit interface {
 	// request returns the message that runs the unit on the child at the
 	// other end of c, and the context whose end withdraws it (nil if
 	// nothing but Terminate can).
-	request(c *conn) (message, context.Context, error)
+	// The payload may be built in buf, which the caller reuses once the
+	// message has been sent.
+	request(c *conn, buf []byte) (message, context.Context, error)
 	// complete resolves the unit from the child's reply to request.
 	complete(p *Pool, c *conn, reply message, err error) (failed bool)
 }
@@ -283,7 +285,8 @@ type procWorker struct {
 	i  int
 	ch *child
 
-	pending  []*inflight // in the order sent, which is the order run
+	pending  []inflight // in the order sent, which is the order run
+	buf      []byte     // scratch space for encoding requests
 	redo     []remoteUnit
 	attempts map[remoteUnit]int
 	tasks    int  // units sent to ch
@@ -341,7 +344,7 @@ func (b *procBackend) work(p *Pool, i int) {
 		}
 		var headDone, ctxDone, chDone, broken <-chan struct{}
 		if len(w.pending) > 0 {
-			h := w.pending[0]
+			h := &w.pending[0]
 			headDone = h.cl.done
 			if h.ctx != nil && !h.cancelled {
 				ctxDone = h.ctx.Done()
@@ -379,7 +382,7 @@ func (b *procBackend) work(p *Pool, i int) {
 				w.complete()
 			}
 		case <-ctxDone:
-			h := w.pending[0]
+			h := &w.pending[0]
 			h.cancelled = true
 			_ = w.ch.conn.w.WriteFrame(&wire.Frame{Kind: kindCancel, ID: h.cl.id}, false)
 			w.grace.Reset(w.b.cfg.grace)
@@ -447,7 +450,7 @@ func (w *procWorker) take(u unit) {
 // send starts u on the child.
 func (w *procWorker) send(u remoteUnit) {
 	c := w.ch.conn
-	msg, ctx, err := u.request(c)
+	msg, ctx, err := u.request(c, w.buf[:0])
 	if err == nil && ctx != nil && ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
@@ -465,8 +468,11 @@ func (w *procWorker) send(u remoteUnit) {
 		w.count(u, err)
 		return
 	}
+	if cap(msg.raw) > cap(w.buf) && cap(msg.raw) <= 64<<10 {
+		w.buf = msg.raw[:0]
+	}
 	inc(&w.p.counters[w.i%maxShards].started, w.p.shared)
-	w.pending = append(w.pending, &inflight{u: u, cl: cl, ctx: ctx, sent: time.Now()})
+	w.pending = append(w.pending, inflight{u: u, cl: cl, ctx: ctx, sent: time.Now()})
 	w.tasks++
 	if m := w.b.cfg.maxTasks; m > 0 && w.tasks >= m {
 		w.retiring = true
@@ -480,6 +486,7 @@ func (w *procWorker) complete() {
 		w.died()
 		return
 	}
+	w.pending[0] = inflight{}
 	w.pending = w.pending[1:]
 	if h.cancelled {
 		w.grace.Stop()
@@ -702,7 +709,7 @@ func (j *remoteApply[A, R]) run(p *Pool) bool {
 	return true
 }
 
-func (j *remoteApply[A, R]) request(*conn) (message, context.Context, error) {
+func (j *remoteApply[A, R]) request(*conn, []byte) (message, context.Context, error) {
 	return j.msg, j.ctx, nil
 }
 
@@ -787,24 +794,18 @@ func (c *remoteChunk[A, R]) run(p *Pool) bool {
 	return true
 }
 
-func (c *remoteChunk[A, R]) request(cn *conn) (message, context.Context, error) {
+func (c *remoteChunk[A, R]) request(cn *conn, buf []byte) (message, context.Context, error) {
 	if c.m.stopped.Load() {
 		return message{}, nil, c.m.err
 	}
-	raw, err := c.r.args.encode(cn, c.m.items[c.lo:c.hi])
+	raw, err := c.r.args.encode(cn, buf, c.m.items[c.lo:c.hi])
 	return message{header: c.r.header, raw: raw}, c.m.ctx, err
 }
 
 func (c *remoteChunk[A, R]) complete(_ *Pool, cn *conn, reply message, err error) bool {
 	defer c.m.end()
 	if err == nil {
-		var out []R
-		out, err = c.r.res.decode(cn, reply.raw)
-		if err == nil && len(out) != c.hi-c.lo {
-			err = fmt.Errorf("mp: worker returned %d results for %d items", len(out), c.hi-c.lo)
-		}
-		if err == nil {
-			copy(c.m.results[c.lo:c.hi], out)
+		if err = c.r.res.decodeInto(cn, reply.raw, c.m.results[c.lo:c.hi]); err == nil {
 			return false
 		}
 	}
@@ -818,7 +819,7 @@ func (c *remoteChunk[A, R]) fail(_ *Pool, err error) {
 }
 
 // request and complete make an item of MapSeq a remote unit.
-func (j *seqSlot[A, R]) request(c *conn) (message, context.Context, error) {
+func (j *seqSlot[A, R]) request(c *conn, _ []byte) (message, context.Context, error) {
 	raw, err := codecFor[A]().encodeOn(c, j.arg)
 	return message{header: j.s.header, raw: raw}, j.s.ctx, err
 }
@@ -845,12 +846,13 @@ func newBatchCodec[T any]() batchCodec[T] {
 	return batchCodec[T]{item: codecFor[T](), slice: codecFor[[]T]()}
 }
 
-func (bc batchCodec[T]) encode(c *conn, vs []T) ([]byte, error) {
+// encode appends the batch vs to buf, unless it goes through gob.
+func (bc batchCodec[T]) encode(c *conn, buf []byte, vs []T) ([]byte, error) {
 	k := bc.item.kind
 	if k == codecGob {
 		return bc.slice.encodeOn(c, vs)
 	}
-	b := binary.AppendUvarint(make([]byte, 0, 8+len(vs)*4), uint64(len(vs)))
+	b := binary.AppendUvarint(buf, uint64(len(vs)))
 	rv := reflect.ValueOf(vs)
 	for i := range vs {
 		switch k {
@@ -883,59 +885,76 @@ func (bc batchCodec[T]) malformed() error {
 }
 
 func (bc batchCodec[T]) decode(c *conn, b []byte) ([]T, error) {
-	k := bc.item.kind
-	if k == codecGob {
+	if bc.item.kind == codecGob {
 		return bc.slice.decodeOn(c, b)
 	}
 	n, m := binary.Uvarint(b)
 	if m <= 0 || n > uint64(len(b)) {
 		return nil, bc.malformed()
 	}
-	b = b[m:]
 	out := make([]T, n)
+	return out, bc.decodeInto(c, b, out)
+}
+
+// decodeInto decodes a batch of exactly len(out) values into out.
+func (bc batchCodec[T]) decodeInto(c *conn, b []byte, out []T) error {
+	k := bc.item.kind
+	if k == codecGob {
+		vs, err := bc.slice.decodeOn(c, b)
+		if err == nil && len(vs) != len(out) {
+			err = fmt.Errorf("mp: worker returned %d results for %d items", len(vs), len(out))
+		}
+		copy(out, vs)
+		return err
+	}
+	n, m := binary.Uvarint(b)
+	if m <= 0 || n != uint64(len(out)) {
+		return fmt.Errorf("mp: worker returned a batch that does not hold %d results", len(out))
+	}
+	b = b[m:]
 	rv := reflect.ValueOf(out)
 	for i := range out {
 		switch k {
 		case codecInt:
 			x, m := binary.Varint(b)
 			if m <= 0 || rv.Index(i).OverflowInt(x) {
-				return nil, bc.malformed()
+				return bc.malformed()
 			}
 			rv.Index(i).SetInt(x)
 			b = b[m:]
 		case codecUint:
 			x, m := binary.Uvarint(b)
 			if m <= 0 || rv.Index(i).OverflowUint(x) {
-				return nil, bc.malformed()
+				return bc.malformed()
 			}
 			rv.Index(i).SetUint(x)
 			b = b[m:]
 		case codecFloat:
 			if len(b) < 8 {
-				return nil, bc.malformed()
+				return bc.malformed()
 			}
 			rv.Index(i).SetFloat(math.Float64frombits(binary.BigEndian.Uint64(b)))
 			b = b[8:]
 		case codecBool:
 			if len(b) < 1 {
-				return nil, bc.malformed()
+				return bc.malformed()
 			}
 			rv.Index(i).SetBool(b[0] == 1)
 			b = b[1:]
 		default:
 			l, m := binary.Uvarint(b)
 			if m <= 0 || l > uint64(len(b)-m) {
-				return nil, bc.malformed()
+				return bc.malformed()
 			}
 			v, err := bc.item.decodeOn(c, b[m:m+int(l)])
 			if err != nil {
-				return nil, err
+				return err
 			}
 			out[i] = v
 			b = b[m+int(l):]
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // batchRunner returns the run of a registered task's batch form: decode
@@ -957,7 +976,7 @@ func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, 
 				return nil, err
 			}
 		}
-		b, err := rc.encode(c, out)
+		b, err := rc.encode(c, nil, out)
 		if err != nil {
 			return nil, fmt.Errorf("mp: results of %s: %w", name, err)
 		}
