@@ -37,6 +37,9 @@ var idioms = []idiom{
 	{"§4 Pool(8).map(test, range(100)), close, join", seed.PoolMap},
 	{"§5 Pool(8).apply_async ×100, close, join", seed.ApplyAsync},
 	{"§6 Pool(8).apply ×100, close, join", seed.Apply},
+	{"§4 on worker processes: multiprocessing.Pool(8).map(test, range(100))", seed.ProcessPoolMap},
+	{"§5 on worker processes: Pool(8).apply_async ×100", seed.ProcessPoolApplyAsync},
+	{"§6 on worker processes: Pool(8).apply ×100", seed.ProcessPoolApply},
 }
 
 func images(ctx context.Context, w io.Writer, n, workers, show int) error {

@@ -8,13 +8,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpgo/mp"
 	"github.com/mpgo/mp/examples/internal/seed"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain dispatches first: the process-pool twins start this test binary
+// again as their workers.
+func TestMain(m *testing.M) {
+	mp.Main()
+	goleak.VerifyTestMain(m)
+}
 
 func numbers() []string {
 	var s []string
