@@ -148,7 +148,7 @@ func ChunkSize(n int) MapOption {
 // and [Pool.Go]; at most the pool's number of workers run at once.
 //
 // A Pool is safe for concurrent use by multiple goroutines. The zero value
-// is not usable; use [NewPool]. Its worker goroutines live from NewPool
+// is not usable; use [NewPool] or [NewProcessPool]. Its worker goroutines live from NewPool
 // until the pool has been closed (or terminated) and its queue drained;
 // call [Pool.Join] to wait for that. A Pool must not be copied.
 //

@@ -327,7 +327,9 @@ func (b *procBackend) work(p *Pool, i int) {
 		for len(w.redo) > 0 && w.ch != nil && !w.retiring && len(w.pending) < w.window {
 			u := w.redo[0]
 			w.redo = w.redo[1:]
-			w.send(u)
+			if !w.send(u) {
+				break
+			}
 		}
 		var in <-chan unit
 		if queue != nil && len(w.redo) == 0 && (w.ch == nil || (!w.retiring && len(w.pending) < w.window)) {
@@ -447,26 +449,32 @@ func (w *procWorker) take(u unit) {
 	w.send(r)
 }
 
-// send starts u on the child.
-func (w *procWorker) send(u remoteUnit) {
+// send starts u on the child. It reports false, keeping u for the next
+// child, if the child is gone; the death is handled by the caller's next
+// select.
+func (w *procWorker) send(u remoteUnit) bool {
 	c := w.ch.conn
+	if isClosed(c.broken) || isClosed(w.ch.done) {
+		w.redo = append([]remoteUnit{u}, w.redo...)
+		return false
+	}
 	msg, ctx, err := u.request(c, w.buf[:0])
 	if err == nil && ctx != nil && ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
 	if err != nil {
 		w.count(u, err)
-		return
+		return true
 	}
 	cl, err := c.start(serviceRun, msg)
 	if errors.Is(err, errLost) {
 		// The child is gone; the unit has not started.
-		w.redo = append(w.redo, u)
-		return
+		w.redo = append([]remoteUnit{u}, w.redo...)
+		return false
 	}
 	if err != nil {
 		w.count(u, err)
-		return
+		return true
 	}
 	if cap(msg.raw) > cap(w.buf) && cap(msg.raw) <= 64<<10 {
 		w.buf = msg.raw[:0]
@@ -477,6 +485,7 @@ func (w *procWorker) send(u remoteUnit) {
 	if m := w.b.cfg.maxTasks; m > 0 && w.tasks >= m {
 		w.retiring = true
 	}
+	return true
 }
 
 // complete resolves the unit at the head, whose call has ended.

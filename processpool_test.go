@@ -133,6 +133,18 @@ func children(t *testing.T) []int {
 	return pids
 }
 
+// newProcessPool returns a process pool that is terminated when the test
+// ends, so that a failing test leaves no worker behind for the next.
+func newProcessPool(t *testing.T, workers int, opts ...mp.Option) *mp.Pool {
+	t.Helper()
+	p := mp.NewProcessPool(workers, opts...)
+	t.Cleanup(func() {
+		p.Terminate()
+		_ = p.Join(context.Background())
+	})
+	return p
+}
+
 // joinClean closes p, joins it, and checks that no worker is left.
 func joinClean(t *testing.T, p *mp.Pool) {
 	t.Helper()
@@ -152,7 +164,7 @@ func ints(n int) []int {
 
 func TestProcessPoolMatchesGoroutinePool(t *testing.T) {
 	ctx := t.Context()
-	pp := mp.NewProcessPool(2)
+	pp := newProcessPool(t, 2)
 	gp := mp.NewPool(2)
 	defer joinClean(t, pp)
 	defer closeJoin(t, gp)
@@ -251,7 +263,7 @@ func TestProcessPoolMatchesGoroutinePool(t *testing.T) {
 
 func TestProcessPoolNotRegistered(t *testing.T) {
 	ctx := t.Context()
-	p := mp.NewProcessPool(1)
+	p := newProcessPool(t, 1)
 	defer joinClean(t, p)
 	local := func(_ context.Context, x int) (int, error) { return x, nil }
 
@@ -277,7 +289,7 @@ func TestProcessPoolNotRegistered(t *testing.T) {
 
 func TestProcessPoolInitializer(t *testing.T) {
 	ctx := t.Context()
-	p := mp.NewProcessPool(2, mp.Initializer(initWorker, "ready"), mp.MaxTasksPerChild(3))
+	p := newProcessPool(t, 2, mp.Initializer(initWorker, "ready"), mp.MaxTasksPerChild(3))
 	defer joinClean(t, p)
 	out, err := mp.Map(ctx, p, pidAndInit, ints(40), mp.ChunkSize(1))
 	require.NoError(t, err)
@@ -293,7 +305,7 @@ func TestProcessPoolInitializer(t *testing.T) {
 
 func TestProcessPoolInitializerFails(t *testing.T) {
 	ctx := t.Context()
-	p := mp.NewProcessPool(2, mp.Initializer(failInit, ""))
+	p := newProcessPool(t, 2, mp.Initializer(failInit, ""))
 	for range 3 {
 		_, err := mp.Apply(ctx, p, square, 2)
 		require.ErrorContains(t, err, "no database")
@@ -304,7 +316,7 @@ func TestProcessPoolInitializerFails(t *testing.T) {
 	joinClean(t, p)
 
 	local := func(_ context.Context, _ string) (struct{}, error) { return struct{}{}, nil }
-	q := mp.NewProcessPool(1, mp.Initializer(local, ""))
+	q := newProcessPool(t, 1, mp.Initializer(local, ""))
 	defer joinClean(t, q)
 	_, err = mp.Apply(ctx, q, square, 2)
 	require.ErrorIs(t, err, mp.ErrNotRegistered)
@@ -312,7 +324,7 @@ func TestProcessPoolInitializerFails(t *testing.T) {
 
 func TestProcessPoolKilledWorker(t *testing.T) {
 	ctx := t.Context()
-	p := mp.NewProcessPool(2)
+	p := newProcessPool(t, 2)
 	defer joinClean(t, p)
 	pids := mp.ProcessPoolPids(p)
 	eventually(t, "two workers", func() bool { pids = mp.ProcessPoolPids(p); return len(pids) == 2 })
@@ -358,7 +370,7 @@ func TestProcessPoolKilledWorker(t *testing.T) {
 
 func TestProcessPoolKilledDuringMap(t *testing.T) {
 	ctx := t.Context()
-	p := mp.NewProcessPool(2)
+	p := newProcessPool(t, 2)
 	defer joinClean(t, p)
 	eventually(t, "two workers", func() bool { return len(mp.ProcessPoolPids(p)) == 2 })
 	done := make(chan error, 1)
@@ -382,13 +394,13 @@ func TestProcessPoolKilledDuringMap(t *testing.T) {
 
 func TestProcessPoolRetry(t *testing.T) {
 	ctx := t.Context()
-	p := mp.NewProcessPool(1, mp.Retry(1))
+	p := newProcessPool(t, 1, mp.Retry(1))
 	v, err := mp.Apply(ctx, p, dieOnce, t.TempDir()+"/died")
 	require.NoError(t, err, "retried on a fresh worker")
 	assert.Equal(t, 1, v)
 	joinClean(t, p)
 
-	q := mp.NewProcessPool(1)
+	q := newProcessPool(t, 1)
 	defer joinClean(t, q)
 	_, err = mp.Apply(ctx, q, dieOnce, t.TempDir()+"/died")
 	var ee *mp.ExitError
@@ -397,7 +409,7 @@ func TestProcessPoolRetry(t *testing.T) {
 }
 
 func TestProcessPoolPreempts(t *testing.T) {
-	p := mp.NewProcessPool(1, mp.Grace(50*time.Millisecond))
+	p := newProcessPool(t, 1, mp.Grace(50*time.Millisecond))
 	defer joinClean(t, p)
 	eventually(t, "a worker", func() bool { return len(mp.ProcessPoolPids(p)) == 1 })
 	before := mp.ProcessPoolPids(p)[0]
@@ -427,7 +439,7 @@ func TestProcessPoolPreempts(t *testing.T) {
 
 func TestProcessPoolTerminate(t *testing.T) {
 	ctx := t.Context()
-	p := mp.NewProcessPool(2, mp.QueueSize(20000))
+	p := newProcessPool(t, 2, mp.QueueSize(20000))
 	rs := make([]*mp.AsyncResult[int], 10000)
 	for i := range rs {
 		rs[i] = mp.ApplyAsync(ctx, p, ignoreCtx, time.Hour)
@@ -442,4 +454,30 @@ func TestProcessPoolTerminate(t *testing.T) {
 	assert.Empty(t, children(t))
 	_, err := mp.Apply(ctx, p, square, 1)
 	require.ErrorIs(t, err, mp.ErrClosed)
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(entries)
+}
+
+func TestProcessPoolLeavesNothingBehind(t *testing.T) {
+	ctx := t.Context()
+	before := openFDs(t)
+	p := newProcessPool(t, 3, mp.MaxTasksPerChild(5))
+	eventually(t, "three workers", func() bool { return len(mp.ProcessPoolPids(p)) == 3 })
+	victim := mp.ProcessPoolPids(p)[1]
+	require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
+	eventually(t, "the worker replaced", func() bool {
+		now := mp.ProcessPoolPids(p)
+		return len(now) == 3 && !slices.Contains(now, victim)
+	})
+	out, err := mp.Map(ctx, p, square, ints(100), mp.ChunkSize(3))
+	require.NoError(t, err)
+	assert.Len(t, out, 100)
+	joinClean(t, p)
+	assert.Equal(t, before, openFDs(t), "every connection to a worker is closed")
 }
