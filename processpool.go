@@ -684,10 +684,9 @@ func (w *procWorker) shutdown() {
 
 // remoteApply is the unit of ApplyAsync on a process pool.
 type remoteApply[A, R any] struct {
-	res  AsyncResult[R]
-	msg  message
-	ctx  context.Context
-	stop func()
+	res AsyncResult[R]
+	msg message
+	ctx context.Context
 }
 
 // applyRemote is ApplyAsync on a process pool.
@@ -705,7 +704,9 @@ func applyRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *A
 	}
 	j.msg = message{header: []byte(e.name), raw: raw}
 	if ctx.Done() != nil {
-		j.ctx, j.stop = p.taskContext(ctx)
+		// Unlike a goroutine task, a remote one needs no context merged
+		// with the pool's: Terminate kills its worker instead.
+		j.ctx = ctx
 	}
 	if err := p.submit(ctx, j); err != nil {
 		j.fail(p, err)
@@ -737,10 +738,7 @@ func (j *remoteApply[A, R]) fail(_ *Pool, err error) {
 }
 
 func (j *remoteApply[A, R]) finish(v R, err error) {
-	if j.stop != nil {
-		j.stop()
-	}
-	j.ctx, j.stop, j.msg = nil, nil, message{}
+	j.ctx, j.msg = nil, message{}
 	j.res.resolve(v, err)
 }
 
