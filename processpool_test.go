@@ -481,3 +481,33 @@ func TestProcessPoolLeavesNothingBehind(t *testing.T) {
 	joinClean(t, p)
 	assert.Equal(t, before, openFDs(t), "every connection to a worker is closed")
 }
+
+func TestProcessPoolWorkersIgnoreSIGINT(t *testing.T) {
+	ctx := t.Context()
+	p := newProcessPool(t, 1)
+	eventually(t, "a worker", func() bool { return len(mp.ProcessPoolPids(p)) == 1 })
+	pid := mp.ProcessPoolPids(p)[0]
+	require.NoError(t, syscall.Kill(pid, syscall.SIGINT))
+	v, err := mp.Apply(ctx, p, pidOf, 0)
+	require.NoError(t, err)
+	assert.Equal(t, pid, v, "the worker survived the interrupt")
+	joinClean(t, p)
+}
+
+func TestProcessPoolMapSeqBreak(t *testing.T) {
+	ctx := t.Context()
+	p := newProcessPool(t, 2)
+	n := 0
+	for v, err := range mp.MapSeq(ctx, p, square, slices.Values(ints(100000))) {
+		require.NoError(t, err)
+		assert.Equal(t, n*n, v)
+		if n++; n == 3 {
+			break
+		}
+	}
+	assert.Equal(t, 3, n)
+	v, err := mp.Apply(ctx, p, square, 9)
+	require.NoError(t, err)
+	assert.Equal(t, 81, v)
+	joinClean(t, p)
+}
