@@ -318,7 +318,9 @@ func (b *procBackend) work(p *Pool, i int) {
 			w.terminated(queue)
 			return
 		}
-		if w.ch == nil && b.failure() == nil && (w.spawnErr == nil || len(w.redo) > 0) {
+		// Replace a missing child eagerly, so that a task finds a worker
+		// ready, unless the queue is closed and nothing is left to run.
+		if w.ch == nil && b.failure() == nil && ((w.spawnErr == nil && queue != nil) || len(w.redo) > 0) {
 			w.spawn()
 		}
 		if w.ch == nil && len(w.redo) > 0 {
