@@ -69,6 +69,13 @@ import (
 // the program cleanly instead of spraying every worker's traceback as
 // Python's do; when the parent dies, its workers die with it.
 //
+// Each worker is served in the parent by one goroutine, besides its
+// connection's reader and writer and the goroutine that reaps it; they
+// live until the pool has been closed and drained, or terminated, and the
+// child has been reaped. In [Pool.Stats], Running counts the tasks sent
+// to workers and not yet resolved, including those pipelined behind the
+// one a worker is running.
+//
 // On Windows the pool builds, but its workers cannot start: every task
 // fails with an error wrapping [errors.ErrUnsupported].
 func NewProcessPool(workers int, opts ...Option) *Pool {
@@ -173,7 +180,7 @@ func Grace(d time.Duration) Option {
 // for the parent; the default is 128. The pool sends a worker only about
 // 2 ms of work ahead, judged by how long its last task took, so that a
 // task does not wait long behind others on a busy worker while a free one
-// could run it: tasks of a millisecond or more go one at a time.
+// could run it: tasks of 2 ms or more go one at a time.
 // Pipeline panics if n < 1. A goroutine pool ignores it.
 func Pipeline(n int) Option {
 	if n < 1 {
