@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"sync"
 )
 
 // How values cross a process boundary. Most types go through encoding/gob.
@@ -83,8 +84,17 @@ type codec[T any] struct {
 
 func codecFor[T any]() codec[T] {
 	t := reflect.TypeFor[T]()
-	return codec[T]{kind: kindOf(t), typ: t}
+	if k, ok := codecKinds.Load(t); ok {
+		return codec[T]{kind: k.(codecKind), typ: t}
+	}
+	k := kindOf(t)
+	codecKinds.Store(t, k)
+	return codec[T]{kind: k, typ: t}
 }
+
+// codecKinds caches kindOf, whose method-set checks would otherwise cost
+// every task of a process pool a few hundred nanoseconds.
+var codecKinds sync.Map // reflect.Type → codecKind
 
 // encode returns the wire form of v for any receiver. For a byte slice it
 // returns the slice itself, without a copy.

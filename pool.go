@@ -99,6 +99,7 @@ type Option interface {
 
 type config struct {
 	queueSize int
+	proc      procConfig // the options of a process pool
 }
 
 type optionFunc func(*config)
@@ -147,7 +148,7 @@ func ChunkSize(n int) MapOption {
 // and [Pool.Go]; at most the pool's number of workers run at once.
 //
 // A Pool is safe for concurrent use by multiple goroutines. The zero value
-// is not usable; use [NewPool]. Its worker goroutines live from NewPool
+// is not usable; use [NewPool] or [NewProcessPool]. Its worker goroutines live from NewPool
 // until the pool has been closed (or terminated) and its queue drained;
 // call [Pool.Join] to wait for that. A Pool must not be copied.
 //
@@ -377,6 +378,9 @@ func (p *Pool) submit(ctx context.Context, u unit) error {
 // after [Pool.Close] or [Pool.Terminate], and nil otherwise. Go allocates
 // nothing.
 func (p *Pool) Go(f func(ctx context.Context) error) error {
+	if p.remote() != nil {
+		return errGoOnProcessPool
+	}
 	return p.submit(context.Background(), goFunc(f))
 }
 
@@ -762,6 +766,9 @@ func (j *applyJob[A, R]) finish(v R, err error) {
 // ApplyAsync with a ctx that can never be done costs one allocation; a
 // cancellable ctx adds a merged context per task.
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
+	if p.remote() != nil {
+		return applyRemote(ctx, p, f, arg)
+	}
 	j := &applyJob[A, R]{f: f, arg: arg}
 	j.res.init(p)
 	if ctx.Done() != nil {
@@ -886,6 +893,9 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	if size == 0 {
 		size = (len(items) + 4*p.workers - 1) / (4 * p.workers)
 	}
+	if p.remote() != nil {
+		return mapRemote(ctx, p, f, items, size)
+	}
 	n := (len(items) + size - 1) / size
 	m := &mapState[A, R]{
 		f:       f,
@@ -920,6 +930,8 @@ type seqState[A, R any] struct {
 	f     Func[A, R]
 	ctx   context.Context
 	ended chan int // indexes of slots whose task ended; never blocks
+	// header names the registered task on a process pool.
+	header []byte
 }
 
 // seqSlot is the job of one item of a MapSeq loop. Slots are reused, so
@@ -967,6 +979,15 @@ func mapSeq[A, R any](ctx context.Context, p *Pool, f Func[A, R], items iter.Seq
 		// caller, queued or running.
 		window := 2 * p.workers
 		s := &seqState[A, R]{f: f, ctx: ctx, ended: make(chan int, window)}
+		if p.remote() != nil {
+			e, err := registered(f)
+			if err != nil {
+				var zero R
+				yield(zero, err)
+				return
+			}
+			s.header = []byte(e.name)
+		}
 		slots := make([]seqSlot[A, R], window)
 		ready := make([]bool, window)
 		free := make([]int, 0, window) // unordered: slots not in use

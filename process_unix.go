@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strings"
 	"sync"
@@ -330,6 +331,11 @@ func runChildIfAsked() {
 	}
 	current.name, current.isChild = os.Getenv(envName), true
 	worker := os.Getenv(envMode) == "worker"
+	if worker {
+		// The parent owns cancellation: a Ctrl-C at the terminal must not
+		// kill pool workers under its running tasks.
+		signal.Ignore(os.Interrupt)
+	}
 	for _, k := range []string{envChild, envName, envMode} {
 		os.Unsetenv(k)
 	}
@@ -414,11 +420,15 @@ func runRequest(req *request) (message, error) {
 	if err := req.ctx.Err(); err != nil {
 		return message{}, context.Cause(req.ctx)
 	}
-	name := string(req.msg.header)
+	name, batch := strings.CutSuffix(string(req.msg.header), batchMark)
 	e, ok := lookup(name)
 	if !ok {
 		return message{}, fmt.Errorf("%w: %s is not registered in child process %d; register tasks unconditionally at package level", ErrNotRegistered, name, os.Getpid())
 	}
-	raw, err := e.run(req.ctx, req.c, req.msg.raw)
+	run := e.run
+	if batch {
+		run = e.runBatch
+	}
+	raw, err := run(req.ctx, req.c, req.msg.raw)
 	return message{raw: raw}, err
 }

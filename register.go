@@ -51,8 +51,9 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 	key := name + " " + reflect.TypeOf(f).String()
 	argCodec, resCodec := codecFor[A](), codecFor[R]()
 	e := &entry{
-		name: key,
-		fv:   funcValue(f),
+		name:     key,
+		fv:       funcValue(f),
+		runBatch: batchRunner(f, name),
 		run: func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
 			a, err := argCodec.decodeOn(c, arg)
 			if err != nil {
@@ -102,6 +103,9 @@ type entry struct {
 	// run decodes the argument, runs the task under recover and encodes
 	// its result, for the peer at the other end of c.
 	run func(ctx context.Context, c *conn, arg []byte) ([]byte, error)
+	// runBatch is run for a batch of arguments (a process pool's Map
+	// chunk): it runs the task on each in turn and encodes the results.
+	runBatch func(ctx context.Context, c *conn, arg []byte) ([]byte, error)
 }
 
 var (

@@ -38,6 +38,9 @@ var idioms = []idiom{
 	{"§4 Pool(8).map(test, range(100)), close, join", seed.PoolMap},
 	{"§5 Pool(8).apply_async ×100, close, join", seed.ApplyAsync},
 	{"§6 Pool(8).apply ×100, close, join", seed.Apply},
+	{"§4 on worker processes: multiprocessing.Pool(8).map(test, range(100))", seed.ProcessPoolMap},
+	{"§5 on worker processes: Pool(8).apply_async ×100", seed.ProcessPoolApplyAsync},
+	{"§6 on worker processes: Pool(8).apply ×100", seed.ProcessPoolApply},
 	{"§3' Process(target=run_proc, args=('test',)), start, join", seed.Process},
 	{"§7 JoinableQueue: producer and a consumer goroutine, task_done, join", seed.ProducerConsumer},
 	{"§7 JoinableQueue with a consumer process, put ×5, join", func(ctx context.Context, w io.Writer) error {

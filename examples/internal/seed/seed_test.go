@@ -16,6 +16,8 @@ import (
 	"go.uber.org/goleak"
 )
 
+// TestMain dispatches first: the process-pool twins start this test binary
+// again as their workers.
 func TestMain(m *testing.M) {
 	mp.Main()
 	goleak.VerifyTestMain(m)
