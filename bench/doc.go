@@ -8,6 +8,4 @@
 // with "floor" are floors and every other name is a Go peer. Each benchmark
 // reports ns/task (or ns/item), the cost of one task, so that figures taken
 // with different batch sizes compare directly.
-//
-// The benchmarks that need package mp carry the build tag mpready.
 package bench

@@ -1,4 +1,4 @@
-//go:build mpready && unix
+//go:build unix
 
 package bench
 
@@ -8,12 +8,6 @@ import (
 
 	"github.com/mpgo/mp"
 )
-
-// TestMain lets the test binary serve as mp's child processes.
-func TestMain(m *testing.M) {
-	mp.Main()
-	m.Run()
-}
 
 // The tasks that run in child processes are registered at package level.
 func init() {

@@ -88,8 +88,7 @@ func checkSquares(b *testing.B, out []int, n int) {
 }
 
 // impl is one implementation of a workload, run as the sub-benchmark name.
-// The files that need package mp add theirs in init, under the build tag
-// mpready.
+// The mp_*_test.go files add mp's in init.
 type impl struct {
 	name string
 	run  func(b *testing.B)

@@ -50,7 +50,7 @@ func main() {
 	flag.IntVar(&c.count, "count", 5, "runs of every workload; the report takes medians")
 	flag.StringVar(&c.benchtime, "benchtime", "", "go test -benchtime (default go's 1s; 100ms with -quick)")
 	flag.StringVar(&c.bench, "bench", ".", "go test -bench: which Go benchmarks to run")
-	flag.StringVar(&c.tags, "tags", "", "go test -tags, e.g. mpready while the mp benchmarks are behind it")
+	flag.StringVar(&c.tags, "tags", "", "go test -tags")
 	flag.StringVar(&c.python, "python", "python3", "the Python interpreter")
 	flag.BoolVar(&c.skipGo, "skip-go", false, "do not run the Go benchmarks")
 	flag.BoolVar(&c.skipPython, "skip-python", false, "do not run the Python workloads")
