@@ -38,6 +38,16 @@
 // [Pool.Terminate] stop it and [Pool.Join] waits, returning the errors
 // nobody collected, so no error is lost.
 //
+// [NewProcessPool] returns the same Pool backed by long-lived worker
+// processes, Python's multiprocessing.Pool: tasks must be registered with
+// [Register], Map sends chunks as single messages, and ApplyAsync pipelines
+// tasks to each worker, so a trivial task costs microseconds. A worker that
+// dies fails only the task it was running, with an [*ExitError] naming its
+// pid and signal (or re-runs it, with [Retry]), and is replaced. A task
+// that ignores its context past a grace period is killed with its worker,
+// which goroutines cannot do. Terminate kills the workers and resolves
+// every pending result with [ErrTerminated].
+//
 // # Threads
 //
 // A [Thread] runs one task on its own goroutine with Python's
@@ -56,6 +66,17 @@
 // [NewPriorityQueue] are queue.LifoQueue and queue.PriorityQueue. The zero
 // value of each queue type is an empty, unbounded queue; the cost per item
 // is that of a buffered channel.
+//
+// Queues also connect processes. A *Queue, *JoinableQueue or *[PipeEnd]
+// placed in a task's argument crosses to the child as a handle: the child
+// gets a value with the same methods, and the state stays in the process
+// that created it. Items cross encoded, prefetched in batches, and a
+// child's TaskDone calls reach the parent's Join. Join never waits on a
+// dead process: items a child held when it died are delivered again to
+// other consumers (at-least-once, three deliveries each), and past that
+// Join returns an error wrapping [ErrLost]. An item that cannot be encoded
+// fails in the Put that tried it. [Pipe] is the analogue of
+// multiprocessing.Pipe, on the same machinery.
 //
 // # Processes
 //
@@ -90,6 +111,7 @@
 //	q.put / q.get / q.task_done / q.join     Put / Get / TaskDone / Join
 //	q.put_nowait / q.get_nowait              TryPut / TryGet
 //	q.shutdown() (3.13)                      Close (CloseNow for immediate)
+//	multiprocessing.Pipe()                   Pipe[T]()
 //	timeout=                                 context.WithTimeout
 //
 // # Errors

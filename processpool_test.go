@@ -511,3 +511,49 @@ func TestProcessPoolMapSeqBreak(t *testing.T) {
 	assert.Equal(t, 81, v)
 	joinClean(t, p)
 }
+
+// A queue in a task's argument works in a process-pool worker as it does in
+// a Process child: items a task prefetched but did not take go back to the
+// queue when it returns, so the next task on the same worker, or another
+// worker, gets them.
+func TestProcessPoolQueueArgument(t *testing.T) {
+	ctx := t.Context()
+	p := mp.NewProcessPool(2)
+	q := mp.NewJoinableQueue[int](0)
+	out := mp.NewQueue[string](0)
+
+	var results []*mp.AsyncResult[int]
+	for range 4 {
+		results = append(results, mp.ApplyAsync(ctx, p, consume, jobs{Q: q, Out: out, Stop: 5}))
+	}
+	for i := range 20 {
+		require.NoError(t, q.Put(ctx, i))
+	}
+	require.NoError(t, q.Join(ctx), "every item is marked done by a worker")
+
+	total := 0
+	for _, r := range results {
+		n, err := r.Get(ctx)
+		require.NoError(t, err)
+		total += n
+	}
+	assert.Equal(t, 20, total)
+
+	seen := map[int]bool{}
+	for range 20 {
+		s, err := out.Get(ctx)
+		require.NoError(t, err)
+		pid, item, ok := strings.Cut(s, ":")
+		require.True(t, ok, s)
+		assert.NotEqual(t, strconv.Itoa(os.Getpid()), pid, "consumed in a worker")
+		v, err := strconv.Atoi(item)
+		require.NoError(t, err)
+		assert.False(t, seen[v], "item %d consumed twice", v)
+		seen[v] = true
+	}
+	assert.Len(t, seen, 20)
+	assert.Zero(t, out.Len())
+
+	p.Close()
+	require.NoError(t, p.Join(ctx))
+}
