@@ -84,11 +84,12 @@ func BenchmarkGo(b *testing.B) {
 }
 
 // BenchmarkApplyAsync submits 1M tasks that return a value and gets every
-// result, futureWindow futures in flight at a time.
+// result, futureWindow futures in flight at a time. "pool" submits and
+// waits with context.Background(), "pool-ctx" with b.Context(), which can
+// be cancelled, as a request's context can.
 func BenchmarkApplyAsync(b *testing.B) {
 	const workers = 2
-	b.Run("pool", func(b *testing.B) {
-		ctx := context.Background()
+	applyAsync := func(b *testing.B, ctx context.Context) {
 		futures := make([]*mp.AsyncResult[int], futureWindow)
 		perTask(b, trivialTasks, func() {
 			p := mp.NewPool(workers)
@@ -106,7 +107,9 @@ func BenchmarkApplyAsync(b *testing.B) {
 			_ = p.Join(ctx)
 			sink = sum
 		})
-	})
+	}
+	b.Run("pool", func(b *testing.B) { applyAsync(b, context.Background()) })
+	b.Run("pool-ctx", func(b *testing.B) { applyAsync(b, b.Context()) })
 	b.Run("floor", func(b *testing.B) {
 		futures := make([]chan int, futureWindow)
 		perTask(b, trivialTasks, func() {

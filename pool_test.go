@@ -389,6 +389,116 @@ func TestApplyAsyncSkipsWhenCtxDone(t *testing.T) {
 	})
 }
 
+// TestApplyAsyncTaskCtxIsCancelled checks that a running task sees its
+// caller's cancellation, with its cause, and Terminate, with cause
+// ErrTerminated, whether its worker starts afresh or has just run a task
+// with the same or another context.
+func TestApplyAsyncTaskCtxIsCancelled(t *testing.T) {
+	boom := errors.New("boom")
+	for _, before := range []string{"nothing", "same ctx", "other ctx"} {
+		for _, stop := range []string{"cancel", "terminate"} {
+			t.Run(before+"/"+stop, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					p := mp.NewPool(1) // one worker: every task runs on it
+					ctx, cancel := context.WithCancelCause(t.Context())
+					defer cancel(nil)
+					switch before {
+					case "same ctx":
+						_, err := mp.Apply(ctx, p, square, 2)
+						require.NoError(t, err)
+					case "other ctx":
+						other, cancelOther := context.WithCancel(t.Context())
+						_, err := mp.Apply(other, p, square, 2)
+						require.NoError(t, err)
+						cancelOther()
+					}
+					started := make(chan struct{})
+					r := mp.ApplyAsync(ctx, p, func(ctx context.Context, _ int) (int, error) {
+						close(started)
+						<-ctx.Done()
+						return 0, context.Cause(ctx)
+					}, 0)
+					<-started
+					want := boom
+					if stop == "cancel" {
+						cancel(boom)
+						p.Close()
+					} else {
+						want = mp.ErrTerminated
+						p.Terminate()
+					}
+					_, err := r.Get(t.Context())
+					require.ErrorIs(t, err, want)
+					require.NoError(t, p.Join(t.Context()))
+				})
+			})
+		}
+	}
+}
+
+// TestApplyAsyncTaskCtxFollowsCaller checks that a worker running tasks of
+// alternating contexts gives each task its own caller's values and
+// cancellation.
+func TestApplyAsyncTaskCtxFollowsCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type key struct{}
+		p := mp.NewPool(1)
+		a, cancelA := context.WithCancel(context.WithValue(t.Context(), key{}, "a"))
+		b := context.WithValue(t.Context(), key{}, "b") // b is done with t's context
+		value := func(ctx context.Context, _ int) (string, error) {
+			s, _ := ctx.Value(key{}).(string)
+			return s, nil
+		}
+		for _, c := range []struct {
+			ctx  context.Context
+			want string
+		}{{a, "a"}, {b, "b"}, {a, "a"}, {a, "a"}, {b, "b"}} {
+			got, err := mp.Apply(c.ctx, p, value, 0)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		}
+		// a's cancellation does not reach a task of b's, though a's task
+		// ran on the same worker before it.
+		_, err := mp.Apply(a, p, value, 0)
+		require.NoError(t, err)
+		release := make(chan struct{})
+		r := mp.ApplyAsync(b, p, func(ctx context.Context, _ int) (bool, error) {
+			<-release
+			return ctx.Err() != nil, nil
+		}, 0)
+		cancelA()
+		close(release)
+		done, err := r.Get(t.Context())
+		require.NoError(t, err)
+		assert.False(t, done)
+		// A task submitted with a done context is skipped, and the worker
+		// goes on with the next context.
+		_, err = mp.Apply(a, p, value, 0)
+		require.ErrorIs(t, err, context.Canceled)
+		got, err := mp.Apply(b, p, value, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "b", got)
+		closeJoin(t, p)
+	})
+}
+
+// tagCtx is a context that == cannot compare, since it holds a slice.
+type tagCtx struct {
+	context.Context
+	tags []string
+}
+
+func TestApplyAsyncUncomparableCtx(t *testing.T) {
+	p := mp.NewPool(1)
+	ctx := tagCtx{Context: t.Context(), tags: []string{"x"}}
+	for i := range 3 {
+		got, err := mp.Apply(ctx, p, square, i)
+		require.NoError(t, err)
+		assert.Equal(t, i*i, got)
+	}
+	closeJoin(t, p)
+}
+
 func TestThen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := mp.NewPool(1)
