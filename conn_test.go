@@ -126,6 +126,24 @@ func TestConnNotify(t *testing.T) {
 	assert.Equal(t, "hi", <-got)
 }
 
+// A notification's context is the connection's: it ends when the
+// connection does, whether or not the handler replies.
+func TestConnNotifyContextEndsWithConnection(t *testing.T) {
+	fa, fb := filePair(t)
+	a, b := newConn(fa, 0), newConn(fb, 0)
+	ctxs := make(chan context.Context, 1)
+	a.handle("note", func(req *request) { ctxs <- req.ctx })
+	a.serve()
+	b.serve()
+	require.NoError(t, b.notify("note", message{raw: []byte("hi")}))
+	ctx := <-ctxs
+	require.NoError(t, ctx.Err(), "alive while the connection is")
+	b.close()
+	a.close()
+	<-ctx.Done()
+	assert.ErrorIs(t, context.Cause(ctx), errLost)
+}
+
 func TestConnBreakFailsPendingCalls(t *testing.T) {
 	broke := make(chan error, 1)
 	a, b := connPair(t, func(a, b *conn) {
