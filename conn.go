@@ -211,7 +211,14 @@ func (c *conn) dispatch(f wire.Frame) error {
 		} else if id == 0 {
 			return fmt.Errorf("%w: request with ID 0", wire.ErrMalformed)
 		}
-		ctx, cancel := context.WithCancelCause(c.ctx)
+		// A notification cannot be cancelled by its caller, so the
+		// connection's own context serves: a context of its own would
+		// stay registered with c.ctx until the connection ends, since
+		// handlers that never reply never release it.
+		ctx, cancel := c.ctx, noCancel
+		if id != 0 {
+			ctx, cancel = context.WithCancelCause(c.ctx)
+		}
 		req := &request{c: c, id: id, ctx: ctx, cancel: cancel, msg: message{header: f.Header[1+n:], raw: f.Raw}}
 		c.mu.Lock()
 		h := c.handlers[service]
@@ -254,6 +261,9 @@ func (c *conn) dispatch(f wire.Frame) error {
 	}
 	return nil
 }
+
+// noCancel is the cancel function of a notification's context.
+func noCancel(error) {}
 
 // frameTooLarge is the error for a message over the frame limit: the
 // sender refuses it, since the receiver would drop the connection.

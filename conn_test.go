@@ -126,6 +126,24 @@ func TestConnNotify(t *testing.T) {
 	assert.Equal(t, "hi", <-got)
 }
 
+// A notification's context is the connection's: it ends when the
+// connection does, whether or not the handler replies.
+func TestConnNotifyContextEndsWithConnection(t *testing.T) {
+	fa, fb := filePair(t)
+	a, b := newConn(fa, 0), newConn(fb, 0)
+	ctxs := make(chan context.Context, 1)
+	a.handle("note", func(req *request) { ctxs <- req.ctx })
+	a.serve()
+	b.serve()
+	require.NoError(t, b.notify("note", message{raw: []byte("hi")}))
+	ctx := <-ctxs
+	require.NoError(t, ctx.Err(), "alive while the connection is")
+	b.close()
+	a.close()
+	<-ctx.Done()
+	assert.ErrorIs(t, context.Cause(ctx), errLost)
+}
+
 func TestConnBreakFailsPendingCalls(t *testing.T) {
 	broke := make(chan error, 1)
 	a, b := connPair(t, func(a, b *conn) {
@@ -354,3 +372,36 @@ func BenchmarkSocketpairRaw(b *testing.B) {
 	fb.Close()
 	<-done
 }
+
+// BenchmarkSocketpairFreshSlice is the floor of any design that hands the
+// receiver a []byte it owns: as BenchmarkSocketpairRaw, but every 1 MiB
+// message is read in full into a newly allocated slice, which the garbage
+// collector then reclaims.
+func BenchmarkSocketpairFreshSlice(b *testing.B) {
+	fa, fb := filePair(b)
+	defer fa.Close()
+	defer fb.Close()
+	payload := make([]byte, 1<<20)
+	done := make(chan struct{})
+	b.SetBytes(int64(len(payload)))
+	go func() {
+		defer close(done)
+		for {
+			buf := make([]byte, len(payload))
+			if _, err := io.ReadFull(fa, buf); err != nil {
+				return
+			}
+			sink = buf
+		}
+	}()
+	for b.Loop() {
+		if _, err := fb.Write(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fb.Close()
+	<-done
+}
+
+// sink keeps the compiler from proving a benchmark's slice dead.
+var sink []byte

@@ -115,6 +115,21 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	if hlen > body {
 		return Frame{}, fmt.Errorf("%w: header length %d exceeds body length %d", ErrMalformed, hlen, body)
 	}
+	if body-hlen >= separateRaw {
+		// A large payload gets an allocation of its own, of exactly its
+		// size, which is what the caller keeps (a []byte item is handed
+		// on as it is): no header in front of it that would make the
+		// runtime round a 1 MiB item up to 1 MiB and a page, and leave
+		// the header alive for as long as the item.
+		var err error
+		if f.Header, err = r.readBody(int(hlen)); err != nil {
+			return Frame{}, err
+		}
+		if f.Raw, err = r.readBody(int(body - hlen)); err != nil {
+			return Frame{}, err
+		}
+		return f, nil
+	}
 	buf, err := r.readBody(int(body))
 	if err != nil {
 		return Frame{}, err
@@ -125,6 +140,10 @@ func (r *Reader) ReadFrame() (Frame, error) {
 	}
 	return f, nil
 }
+
+// separateRaw is the payload size from which a Reader allocates the raw
+// bytes apart from the header.
+const separateRaw = 32 << 10
 
 // readBody reads exactly n bytes, growing the buffer as bytes arrive
 // rather than trusting the claimed length up front.

@@ -18,6 +18,8 @@ func TestRoundTrip(t *testing.T) {
 		{Kind: 1, ID: 7},
 		{Kind: 2, ID: 1 << 60, Header: []byte("mp.run"), Raw: []byte{1, 2, 3}},
 		{Kind: 3, ID: 0, Raw: bytes.Repeat([]byte{9}, 3<<20)},
+		{Kind: 4, ID: 5, Header: []byte("hdr"), Raw: bytes.Repeat([]byte{7}, 1<<20)},
+		{Kind: 5, ID: 6, Header: bytes.Repeat([]byte{3}, 100), Raw: bytes.Repeat([]byte{8}, 40<<10)},
 	}
 	var b []byte
 	for i := range frames {
@@ -42,6 +44,7 @@ func TestReaderRejects(t *testing.T) {
 	hugeClaim := binary.BigEndian.AppendUint32(nil, 1<<30)
 	badHeader := bytes.Clone(valid)
 	binary.BigEndian.PutUint32(badHeader[13:], 1000)
+	big := wire.AppendFrame(nil, &wire.Frame{Kind: 1, ID: 2, Header: []byte("hdr"), Raw: make([]byte, 100<<10)})
 	tests := []struct {
 		name string
 		in   []byte
@@ -53,6 +56,8 @@ func TestReaderRejects(t *testing.T) {
 		{"shorter than fixed fields", []byte{0, 0, 0, 3, 1, 2, 3}, 0, wire.ErrMalformed},
 		{"header longer than body", badHeader, 0, wire.ErrMalformed},
 		{"truncated", valid[:len(valid)-1], 0, io.ErrUnexpectedEOF},
+		{"truncated in a large payload", big[:len(big)-1], 0, io.ErrUnexpectedEOF},
+		{"truncated in the header of a large payload", big[:20], 0, io.ErrUnexpectedEOF},
 		{"truncated large", binary.BigEndian.AppendUint32(nil, 5<<20), 0, io.ErrUnexpectedEOF},
 	}
 	for _, tt := range tests {
