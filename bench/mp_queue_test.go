@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -10,9 +11,13 @@ import (
 )
 
 // mp's JoinableQueue in BenchmarkQueue: Put, Get, TaskDone, Join, Close.
+// Like the channel floor, it runs without a context that can be cancelled:
+// with one, each blocking Put or Get also watches ctx.Done(), which the
+// root package's BenchmarkQueue/*/Queue/timeout compares with a channel
+// select on ctx.Done().
 func init() {
 	queueImpls = append([]queueImpl{{"mp", func(tb testing.TB, prod, cons, n int) int64 {
-		ctx := tb.Context()
+		ctx := context.Background()
 		q := mp.NewJoinableQueue[int](queueCap)
 		var consumers, producers sync.WaitGroup
 		var sum atomic.Int64
