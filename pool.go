@@ -985,10 +985,22 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	if size == 0 {
 		size = (len(items) + 4*p.workers - 1) / (4 * p.workers)
 	}
-	if p.remote() != nil {
-		return mapRemote(ctx, p, f, items, size)
-	}
 	n := (len(items) + size - 1) / size
+	if p.remote() != nil {
+		return mapRemote(ctx, p, f, items, size, n)
+	}
+	chunks := make([]mapChunk[A, R], n)
+	return runMap(ctx, p, f, items, size, n, func(m *mapState[A, R], i, lo, hi int) unit {
+		chunks[i] = mapChunk[A, R]{m: m, lo: lo, hi: hi}
+		return &chunks[i]
+	})
+}
+
+// runMap runs the n chunks of size items of one Map call on either
+// back-end, chunk(m, i, lo, hi) making the unit of chunk i, and waits for
+// all of them: the first error stops the rest, and Terminate stops them
+// with its cause.
+func runMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int, chunk func(m *mapState[A, R], i, lo, hi int) unit) ([]R, error) {
 	m := &mapState[A, R]{
 		f:       f,
 		items:   items,
@@ -999,15 +1011,14 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	defer m.cancel(nil)
 	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
 	m.left.Store(int64(n))
-	chunks := make([]mapChunk[A, R], n)
-	for i := range chunks {
-		chunks[i] = mapChunk[A, R]{m: m, lo: i * size, hi: min((i+1)*size, len(items))}
+	for i := range n {
+		u := chunk(m, i, i*size, min((i+1)*size, len(items)))
 		if m.stopped.Load() {
-			chunks[i].fail(p, m.err)
+			u.fail(p, m.err)
 			continue
 		}
-		if err := p.submit(m.ctx, &chunks[i]); err != nil {
-			chunks[i].fail(p, err)
+		if err := p.submit(m.ctx, u); err != nil {
+			u.fail(p, err)
 		}
 	}
 	<-m.done

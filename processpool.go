@@ -773,40 +773,18 @@ type remoteMap[A, R any] struct {
 	res    batchCodec[R]
 }
 
-// mapRemote is Map on a process pool, with chunks of size items.
-func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size int) ([]R, error) {
+// mapRemote is Map on a process pool, with n chunks of size items.
+func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int) ([]R, error) {
 	e, err := registered(f)
 	if err != nil {
 		return nil, err
 	}
 	r := &remoteMap[A, R]{header: []byte(e.name + batchMark), args: newBatchCodec[A](), res: newBatchCodec[R]()}
-	n := (len(items) + size - 1) / size
-	m := &mapState[A, R]{
-		f:       f,
-		items:   items,
-		results: make([]R, len(items)),
-		done:    make(chan struct{}),
-	}
-	m.ctx, m.cancel = context.WithCancelCause(ctx)
-	defer m.cancel(nil)
-	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
-	m.left.Store(int64(n))
 	chunks := make([]remoteChunk[A, R], n)
-	for i := range chunks {
-		chunks[i] = remoteChunk[A, R]{m: m, lo: i * size, hi: min((i+1)*size, len(items)), r: r}
-		if m.stopped.Load() {
-			chunks[i].fail(p, m.err)
-			continue
-		}
-		if err := p.submit(m.ctx, &chunks[i]); err != nil {
-			chunks[i].fail(p, err)
-		}
-	}
-	<-m.done
-	if m.err != nil {
-		return nil, m.err
-	}
-	return m.results, nil
+	return runMap(ctx, p, f, items, size, n, func(m *mapState[A, R], i, lo, hi int) unit {
+		chunks[i] = remoteChunk[A, R]{m: m, lo: lo, hi: hi, r: r}
+		return &chunks[i]
+	})
 }
 
 func (c *remoteChunk[A, R]) run(p *Pool) bool {
