@@ -311,8 +311,10 @@ func (p *Process[R]) Pid() int {
 }
 
 // ExitCode returns the child's exit code once it has exited, as Python's
-// Process.exitcode: 0 on success, N after os.Exit(N), and -N when a signal
-// N killed it. The boolean is false while there is no exit code yet.
+// Process.exitcode: 0 on success, 1 when the task returned an error or
+// panicked (Python's exit code for a target that raised), N after
+// os.Exit(N), and -N when a signal N killed it. The boolean is false while
+// there is no exit code yet.
 func (p *Process[R]) ExitCode() (int, bool) {
 	select {
 	case <-p.done:

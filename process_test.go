@@ -199,6 +199,16 @@ func TestProcessErrors(t *testing.T) {
 		assert.Equal(t, "boom in child", pe.Value)
 		assert.Contains(t, string(pe.Stack), "failWith")
 	})
+	t.Run("exit code 1 after an error or a panic, as in Python", func(t *testing.T) {
+		for _, how := range []string{"plain", "panic"} {
+			p := mp.NewProcess(failWith, how)
+			require.NoError(t, p.Start())
+			require.Error(t, p.Join(t.Context()))
+			code, ok := p.ExitCode()
+			assert.True(t, ok)
+			assert.Equal(t, 1, code, how)
+		}
+	})
 	t.Run("os.Exit(3)", func(t *testing.T) {
 		p := mp.NewProcess(failWith, "exit3")
 		require.NoError(t, p.Start())

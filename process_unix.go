@@ -424,6 +424,12 @@ func serveChild(c *conn, worker bool) {
 			running.Store(false)
 			if !worker {
 				c.w.Close()
+				// As in Python, where a target that raises leaves exit code
+				// 1, a task that failed or panicked exits with status 1;
+				// the parent has its error already.
+				if err != nil {
+					os.Exit(1)
+				}
 				os.Exit(0)
 			}
 		}
