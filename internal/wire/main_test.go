@@ -1,0 +1,13 @@
+package wire_test
+
+import (
+	"testing"
+
+	"github.com/mpgo/mp"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	mp.Main()
+	goleak.VerifyTestMain(m)
+}
