@@ -506,6 +506,12 @@ type holder[T any] struct {
 	x *xstate[T]
 	b *broker
 
+	// sending is held by the feeder from before it takes an item until the
+	// batch holding it has been queued on the connection, so that a
+	// revoke the child waits for is answered only after every item sent
+	// before it: the child hands back its unread buffer by count.
+	sending sync.Mutex
+
 	mu       sync.Mutex
 	credit   int
 	held     []heldItem[T] // in delivery order, which is the child's Get order
@@ -570,6 +576,15 @@ func (h *holder[T]) handle(req *request, op byte, hr *hdrReader) {
 			h.cancel()
 		}
 		h.mu.Unlock()
+		if req.id != 0 {
+			// The child waits for this answer before it hands back its
+			// buffer; it comes after any batch the feeder is sending.
+			req.c.goroutine(func() {
+				h.sending.Lock()
+				h.sending.Unlock()
+				req.reply(message{}, nil)
+			})
+		}
 	case xopLen:
 		req.reply(message{header: binary.AppendUvarint(nil, uint64(x.len()))}, nil)
 	case xopClose:
@@ -645,12 +660,14 @@ func (h *holder[T]) feed() {
 		ctx, cancel := context.WithCancel(cn.ctx)
 		h.cancel = cancel
 		h.mu.Unlock()
+		h.sending.Lock()
 		v, n, err := h.x.take(ctx, true)
 		h.mu.Lock()
 		h.cancel = nil
 		h.mu.Unlock()
 		cancel()
 		if err != nil {
+			h.sending.Unlock()
 			if cn.ctx.Err() != nil {
 				return
 			}
@@ -701,6 +718,7 @@ func (h *holder[T]) feed() {
 			batch = append(batch, heldItem[T]{v, n + 1})
 		}
 		if len(batch) == 0 {
+			h.sending.Unlock()
 			continue
 		}
 		h.mu.Lock()
@@ -712,7 +730,9 @@ func (h *holder[T]) feed() {
 		if len(lens) == 1 {
 			payload = single
 		}
-		if cn.notify(serviceQueueChild, message{header: hdr, raw: payload}) != nil {
+		err = cn.notify(serviceQueueChild, message{header: hdr, raw: payload})
+		h.sending.Unlock()
+		if err != nil {
 			return
 		}
 		if len(lens) > 1 && cap(raw) > 4*maxBatch {
@@ -1121,9 +1141,12 @@ func (p *xproxy[T]) join(ctx context.Context) error {
 // the owner delivers again to others.
 func (p *xproxy[T]) flush() {
 	_ = p.settle(context.Background(), 0)
-	// Revoke first, so that the owner sends as little as possible after
-	// the buffer has been handed back.
-	_ = p.cn.notify(serviceQueue, message{header: xheader(xopRevoke, p.id)})
+	// Revoke and wait for the owner's answer, which comes after every item
+	// it sent before: then the buffer holds all of them, and handing back
+	// its count returns exactly the newest items the owner holds for us. A
+	// pool worker keeps its connection for the next task, so an item that
+	// arrived after a hand-back would be taken twice.
+	_, _ = p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopRevoke, p.id)})
 	p.mu.Lock()
 	a := ackMsg{got: p.gotUn, done: p.doneUn, returned: p.buffered()}
 	p.gotUn, p.doneUn = 0, 0
