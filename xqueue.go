@@ -581,7 +581,7 @@ func (h *holder[T]) handle(req *request, op byte, hr *hdrReader) {
 			// buffer; it comes after any batch the feeder is sending.
 			req.c.goroutine(func() {
 				h.sending.Lock()
-				h.sending.Unlock()
+				defer h.sending.Unlock()
 				req.reply(message{}, nil)
 			})
 		}
