@@ -25,25 +25,7 @@ func init() {
 	}}}, submitImpls...)
 
 	futureImpls = append([]impl{{"mp", func(b *testing.B) {
-		ctx := b.Context()
-		p := mp.NewPool(cores())
-		defer closeAndJoin(b, p)
-		futures := make([]*mp.AsyncResult[int], futureTasks)
-		out := make([]int, futureTasks)
-		for b.Loop() {
-			for i := range futures {
-				futures[i] = mp.ApplyAsync(ctx, p, squareTask, i)
-			}
-			for i, f := range futures {
-				v, err := f.Get(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				out[i] = v
-			}
-		}
-		reportPer(b, futureTasks, "task")
-		checkSquares(b, out, futureTasks)
+		benchFutures(b, mp.NewPool(cores()), futureTasks)
 	}}}, futureImpls...)
 
 	mapImpls = append([]impl{{"mp", func(b *testing.B) {
@@ -61,6 +43,29 @@ func init() {
 		reportPer(b, mapItems, "item")
 		checkSquares(b, out, mapItems)
 	}}}, mapImpls...)
+}
+
+// benchFutures submits n squareTask tasks to p with ApplyAsync, then Gets
+// them all, per iteration; it closes and joins p at the end.
+func benchFutures(b *testing.B, p *mp.Pool, n int) {
+	ctx := b.Context()
+	defer closeAndJoin(b, p)
+	futures := make([]*mp.AsyncResult[int], n)
+	out := make([]int, n)
+	for b.Loop() {
+		for i := range futures {
+			futures[i] = mp.ApplyAsync(ctx, p, squareTask, i)
+		}
+		for i, f := range futures {
+			v, err := f.Get(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out[i] = v
+		}
+	}
+	reportPer(b, n, "task")
+	checkSquares(b, out, n)
 }
 
 // squareTask is square in mp's task shape.

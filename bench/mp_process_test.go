@@ -73,25 +73,7 @@ func init() {
 // on a process pool of GOMAXPROCS workers: Python's Pool.apply_async + get.
 func BenchmarkProcPoolApply(b *testing.B) {
 	b.Run("mp", func(b *testing.B) {
-		ctx := b.Context()
-		p := mp.NewProcessPool(cores())
-		defer closeAndJoin(b, p)
-		futures := make([]*mp.AsyncResult[int], procFutureTasks)
-		out := make([]int, procFutureTasks)
-		for b.Loop() {
-			for i := range futures {
-				futures[i] = mp.ApplyAsync(ctx, p, squareTask, i)
-			}
-			for i, f := range futures {
-				v, err := f.Get(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				out[i] = v
-			}
-		}
-		reportPer(b, procFutureTasks, "task")
-		checkSquares(b, out, procFutureTasks)
+		benchFutures(b, mp.NewProcessPool(cores()), procFutureTasks)
 	})
 }
 
