@@ -75,7 +75,10 @@
 // dead process: items a child held when it died are delivered again to
 // other consumers (at-least-once, three deliveries each), and past that
 // Join returns an error wrapping [ErrLost]. An item that cannot be encoded
-// fails in the Put that tried it. [Pipe] is the analogue of
+// fails in the Put that tried it. A received []byte of 32 KiB to 4 MiB
+// reuses the memory of earlier ones the program dropped, through a
+// finalizer on its first byte, which runtime.SetFinalizer must therefore
+// not be given. [Pipe] is the analogue of
 // multiprocessing.Pipe, on the same machinery.
 //
 // # Processes

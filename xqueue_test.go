@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -119,6 +120,45 @@ func putBig(ctx context.Context, a struct {
 	return struct{}{}, a.Q.Put(ctx, make([]byte, a.N))
 }
 
+// checkBig gets []byte items until the queue is closed and checks that
+// item i has the length and fill bigItem(i) gives, collecting garbage as it
+// goes so that the memory of the items it dropped is reused for later
+// ones. It returns how many items it got, or the first mismatch.
+func checkBig(ctx context.Context, q *mp.Queue[[]byte]) (int, error) {
+	for i := 0; ; i++ {
+		b, err := q.Get(ctx)
+		if errors.Is(err, mp.ErrClosed) {
+			return i, nil
+		}
+		if err != nil {
+			return i, err
+		}
+		want := bigItem(i)
+		if len(b) != len(want) || cap(b) != len(b) {
+			return i, fmt.Errorf("item %d: len %d cap %d, want %d", i, len(b), cap(b), len(want))
+		}
+		for j := range b {
+			if b[j] != want[j] {
+				return i, fmt.Errorf("item %d: byte %d is %d, want %d", i, j, b[j], want[j])
+			}
+		}
+		if i%4 == 3 {
+			runtime.GC()
+		}
+	}
+}
+
+// bigItem is the i-th item checkBig expects: sizes around the recycling
+// threshold and up to a few MiB, each filled with its own pattern.
+func bigItem(i int) []byte {
+	sizes := []int{32 << 10, 32<<10 + 1, 100 << 10, 1 << 20, 1<<20 - 3, 3<<20 + 7, 64 << 10}
+	b := make([]byte, sizes[i%len(sizes)])
+	for j := range b {
+		b[j] = byte(i + j/4096)
+	}
+	return b
+}
+
 // badItem can be encoded only when V holds nil or a gob-registered type.
 type badItem struct {
 	V any
@@ -187,6 +227,7 @@ func init() {
 	mp.Register(putMany)
 	mp.Register(putBig)
 	mp.Register(putBad)
+	mp.Register(checkBig)
 }
 
 func startProc[A, R any](t *testing.T, f mp.Func[A, R], arg A) *mp.Process[R] {
@@ -223,6 +264,24 @@ func TestJoinableQueueChildConsumers(t *testing.T) {
 		assert.Equal(t, 0, code)
 	}
 	assert.Equal(t, 40, total)
+}
+
+// TestQueueLargeItemsIntact sends large items of many sizes to a child
+// that checks every byte while collecting garbage, so that the memory the
+// receiving side recycles is reused under it.
+func TestQueueLargeItemsIntact(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewQueue[[]byte](0)
+	p := startProc(t, checkBig, q)
+	const items = 70
+	for i := range items {
+		require.NoError(t, q.Put(ctx, bigItem(i)))
+	}
+	q.Close()
+	require.NoError(t, p.Join(ctx))
+	n, err := p.Result()
+	require.NoError(t, err)
+	assert.Equal(t, items, n)
 }
 
 func TestQueueParentThenChildOrder(t *testing.T) {

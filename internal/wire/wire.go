@@ -149,7 +149,7 @@ const separateRaw = 32 << 10
 // rather than trusting the claimed length up front.
 func (r *Reader) readBody(n int) ([]byte, error) {
 	if n <= directAlloc {
-		buf := make([]byte, n)
+		buf := allocRaw(n)
 		if _, err := io.ReadFull(r.r, buf); err != nil {
 			return nil, unexpected(err)
 		}
