@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -13,7 +14,7 @@ import (
 // process whose live heap is small, that allocation rate makes the runtime
 // collect every few items and give the freed pages back to the system, so
 // that every new item is paid for again with page faults, zeroing and a
-// collection share, which together cost more than the copy out of the
+// share of a collection, which together cost more than the copy out of the
 // socket (BenchmarkXQueueLargeItems in package mp measures it).
 //
 // The Reader therefore recycles the memory of the large payloads it
@@ -22,15 +23,25 @@ import (
 // class, from which a later frame's payload is read, warm and without
 // being zeroed first, since it is overwritten in full before anyone sees
 // it. The pools are sync.Pools, so memory that no frame reuses is released
-// after two collections, as any garbage would be.
+// two collections later, as garbage would be.
+//
+// The memory in this cycle, handed out or pooled, is bounded by
+// recycleBudget; past it payloads are plain allocations. The bound matters:
+// a collection counts every payload it finds dropped as live, since the
+// finalizer keeps it, so unbounded recycling would let the heap goal, and
+// with it the heap, double at every collection.
 //
 // The one visible effect is that the first byte of such a payload already
 // has a finalizer: runtime.SetFinalizer on it would fail. Cleanups
 // (runtime.AddCleanup) are unaffected.
 
-// recycleMin is the payload size from which memory is recycled; below it
-// a finalizer costs more than it saves.
-const recycleMin = separateRaw
+const (
+	// recycleMin is the payload size from which memory is recycled; below
+	// it a finalizer costs more than it saves.
+	recycleMin = separateRaw
+	// recycleBudget is the most memory recycled at once in a process.
+	recycleBudget = 16 << 20
+)
 
 // Size classes: the sizes above 2^k up to 2^(k+1) fall into classSteps
 // classes of equal width, so that a class wastes at most 1/classSteps of
@@ -48,6 +59,10 @@ var (
 	// recycleFuncs are the finalizers, one per class, made once so that
 	// setting one allocates nothing.
 	recycleFuncs [recycleClass]func(*byte)
+	// recycling is the memory of the recycled payloads that exist, in
+	// use or pooled; a cleanup subtracts each one's size when it is
+	// finally freed.
+	recycling atomic.Int64
 )
 
 func init() {
@@ -55,6 +70,8 @@ func init() {
 		recycleFuncs[c] = func(p *byte) { recyclePools[c].Put(p) }
 	}
 }
+
+func uncount(size int64) { recycling.Add(-size) }
 
 // class returns the size class of an n-byte payload, recycleMin <= n <=
 // directAlloc, and the capacity of that class.
@@ -75,8 +92,12 @@ func allocRaw(n int) []byte {
 	var b []byte
 	if p, _ := recyclePools[c].Get().(*byte); p != nil {
 		b = unsafe.Slice(p, size)
+	} else if recycling.Add(int64(size)) > recycleBudget {
+		recycling.Add(-int64(size))
+		return make([]byte, n)
 	} else {
 		b = make([]byte, size)
+		runtime.AddCleanup(&b[0], uncount, int64(size))
 	}
 	runtime.SetFinalizer(&b[0], recycleFuncs[c])
 	return b[:n:n]

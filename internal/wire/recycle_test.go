@@ -3,6 +3,7 @@ package wire
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,15 +40,32 @@ func TestAllocRawRecycles(t *testing.T) {
 	for range 8 {
 		allocRaw(1 << 20)[0] = 42
 	}
-	reused := false
-	for range 10 {
+	// Finalizers run on their own goroutine after the collection, hence
+	// the polling.
+	assert.Eventually(t, func() bool {
 		runtime.GC()
-		if allocRaw(1<<20 - 100)[0] == 42 {
-			reused = true
-			break
-		}
-	}
-	assert.True(t, reused, "the memory of a dropped payload comes back")
+		return allocRaw(1<<20 - 100)[0] == 42
+	}, 10*time.Second, time.Millisecond, "the memory of a dropped payload comes back")
 	assert.Len(t, allocRaw(recycleMin-1), recycleMin-1, "a small payload is a plain allocation")
 	assert.Len(t, allocRaw(directAlloc+1), directAlloc+1)
+}
+
+func TestAllocRawBudget(t *testing.T) {
+	// Payloads that are all kept: past the budget they are plain
+	// allocations, and the memory counted stays within it.
+	var kept [][]byte
+	for range 2 * recycleBudget / (1 << 20) {
+		kept = append(kept, allocRaw(1<<20))
+	}
+	assert.LessOrEqual(t, recycling.Load(), int64(recycleBudget))
+	assert.Positive(t, recycling.Load())
+	assert.Len(t, kept, 2*recycleBudget/(1<<20))
+	kept = nil
+	// Once dropped and no longer reused, the memory is freed and no
+	// longer counted: finalizers run, sync.Pool lets go of what it holds
+	// after two collections, and cleanups subtract it.
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		return recycling.Load() == 0
+	}, 10*time.Second, 10*time.Millisecond)
 }
