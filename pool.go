@@ -40,8 +40,10 @@ import (
 type backend interface {
 	// work is the body of worker i, run by the Pool on its own goroutine.
 	// It takes units with p.next(i) until that reports false, executes
-	// them with p.exec(i, u) (or, remotely, counts them in shard i as exec
-	// does), and returns.
+	// them with p.exec(i, u), and returns. A remote worker instead takes
+	// them with p.take, sleeping on p.wake as p.await does, and counts
+	// them in shard i itself, started ones included: Stats derives the
+	// started units of a goroutine pool from the queue.
 	work(p *Pool, i int)
 	// terminate is called once by Terminate, after the pool's context has
 	// been cancelled with cause ErrTerminated and before the queue is
@@ -247,7 +249,23 @@ func ChunkSize(n int) MapOption {
 type Pool struct {
 	workers int
 	be      backend
-	queue   chan unit
+
+	// q is the queue of units (see pool_queue.go). Its head and tail have
+	// cache lines of their own.
+	q taskQueue
+
+	// idle counts the workers that wait for a unit (see pool_queue.go);
+	// the sleepers among them wait for a token on wake, which has room
+	// for one token per worker.
+	idle atomic.Int64
+	wake chan struct{}
+
+	// gate is gateClosing once Close or Terminate has been called, plus
+	// gateWaiter for each submission waiting for room, which Close lets
+	// through before it closes the queue.
+	gate atomic.Int64
+
+	roomState
 
 	// ctx is the context of every task that runs on the pool; Terminate
 	// cancels it with cause ErrTerminated. It is the pool's own, not a
@@ -259,20 +277,10 @@ type Pool struct {
 	// the queue instead of running it.
 	terminated atomic.Bool
 
-	// closing is set by Close and Terminate, after which submission
-	// fails.
-	closing atomic.Bool
-	// qmu guards the queue's closing: submitters hold it for reading
-	// while they send, so that the channel is never closed under a
-	// blocked sender. Every submission writes it: the padding keeps it
-	// off the cache lines that the workers read for every unit.
-	_      [64]byte
-	qmu    sync.RWMutex
-	closed bool
-	_      [64]byte
-
-	// drained counts the units Terminate failed itself, for Stats.
-	drained atomic.Int64
+	// drained counts the units failed with ErrTerminated without a worker
+	// taking them, for Stats; termTaken counts those of them that
+	// Terminate took from the queue.
+	drained, termTaken atomic.Int64
 
 	// counters holds the Stats counters, sharded by worker on cache lines
 	// of their own, so that counting costs the hot path little.
@@ -345,11 +353,12 @@ func newPool(workers int, be backend, opts []Option) *Pool {
 		workers:  workers,
 		be:       be,
 		counters: make([]counters, min(workers, maxShards)),
-		queue:    make(chan unit, c.queueSize),
+		wake:     make(chan struct{}, workers),
 		shared:   workers > maxShards,
 		live:     workers,
 		exited:   make(chan struct{}),
 	}
+	p.q.init(c.queueSize)
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 	for i := range workers {
 		go func() {
@@ -363,26 +372,38 @@ func newPool(workers int, be backend, opts []Option) *Pool {
 // Workers returns the number of workers of the pool.
 func (p *Pool) Workers() int { return p.workers }
 
-// next returns the next unit of the queue, or false once the queue has
-// been closed and drained. After Terminate it fails every unit it takes
-// instead of returning it.
+// next returns the next unit of the queue, waiting for one, or false once
+// the queue has been closed and drained. After Terminate it fails every
+// unit it takes instead of returning it. It is the loop of a goroutine
+// worker, which counts in shard i.
 func (p *Pool) next(i int) (unit, bool) {
-	for u := range p.queue {
+	for {
+		u, ok := p.get()
+		if !ok {
+			return nil, false
+		}
 		if !p.terminated.Load() {
 			return u, true
 		}
-		c := &p.counters[i%maxShards]
-		inc(&c.started, p.shared)
-		inc(&c.failed, p.shared)
+		// Stats counts it as started when taken.
+		inc(&p.counters[i%maxShards].failed, p.shared)
 		u.fail(p, ErrTerminated)
 	}
-	return nil, false
+}
+
+// get returns the next unit of the queue, waiting for one, or false once
+// the queue has been closed and drained.
+func (p *Pool) get() (unit, bool) {
+	if u, r := p.take(); r == took {
+		return u, true
+	}
+	return p.await()
 }
 
 // exec runs u on the calling goroutine and updates the counters.
+// Stats counts u as started once taken from the queue.
 func (p *Pool) exec(i int, u unit) {
 	c := &p.counters[i%maxShards]
-	inc(&c.started, p.shared)
 	if u.run(p) {
 		inc(&c.failed, p.shared)
 	} else {
@@ -427,42 +448,6 @@ func (p *Pool) owe(c collectible) {
 	p.owed = append(p.owed, c)
 }
 
-// submit puts u on the queue. It blocks while the queue is full, until
-// there is room, the pool is terminated, or ctx is done. It returns
-// ErrClosed if the pool no longer accepts units.
-func (p *Pool) submit(ctx context.Context, u unit) error {
-	p.qmu.RLock()
-	defer p.qmu.RUnlock()
-	if p.closing.Load() {
-		return ErrClosed
-	}
-	if ctx.Done() == nil {
-		// A plain send costs much less than a select when the queue is
-		// often full. Terminate unblocks it by draining the queue.
-		p.queue <- u
-		return nil
-	}
-	if ctx.Err() == nil {
-		// So does a send that need not wait, tried first. A ctx already
-		// done goes to the select, which may refuse the unit.
-		select {
-		case p.queue <- u:
-			return nil
-		default:
-		}
-	}
-	select {
-	case p.queue <- u:
-		return nil
-	case <-p.ctx.Done():
-		// Terminate came while this submission waited: it fails as the
-		// units Terminate took from the queue do.
-		return ErrTerminated
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
 // Go submits f to run on a worker and returns at once, without a result to
 // wait for: the analogue of ThreadPoolExecutor.submit when the future is
 // dropped, and of errgroup's Go. The error f returns, or a panic in f as a
@@ -489,27 +474,11 @@ func (p *Pool) Go(f func(ctx context.Context) error) error {
 // still go through. Close returns at once; calling it again, or after
 // [Pool.Terminate], does nothing.
 func (p *Pool) Close() {
-	p.closing.Store(true)
-	if p.qmu.TryLock() {
+	// Submissions blocked on a full queue are counted in gate; the last of
+	// them to get through closes the queue, so that Close never waits for
+	// them: a task may close its own pool.
+	if p.gate.Or(gateClosing) == 0 {
 		p.closeQueue()
-		return
-	}
-	// Submitters blocked on a full queue hold qmu for reading until a
-	// worker makes room. Waiting for them here could deadlock a task that
-	// closes its own pool, so a goroutine does; it ends as soon as they
-	// are queued, before any worker can exit.
-	go func() {
-		p.qmu.Lock()
-		p.closeQueue()
-	}()
-}
-
-// closeQueue closes the queue once and releases qmu, which the caller holds.
-func (p *Pool) closeQueue() {
-	defer p.qmu.Unlock()
-	if !p.closed {
-		p.closed = true
-		close(p.queue)
 	}
 }
 
@@ -529,23 +498,23 @@ func (p *Pool) Terminate() {
 	if p.terminated.Swap(true) {
 		return
 	}
+	// Cancelling the pool's context also fails the submissions blocked on
+	// a full queue.
 	p.cancel(ErrTerminated)
-	p.closing.Store(true)
+	p.Close()
 	p.be.terminate()
-	// Submitters blocked on a full queue hold qmu for reading. Make room
-	// for them, failing what they displace, until the queue can be closed.
-	for !p.qmu.TryLock() {
-		select {
-		case u, ok := <-p.queue:
-			if ok {
-				p.drained.Add(1)
-				u.fail(p, ErrTerminated)
-			}
-		default:
-			runtime.Gosched()
+	// Fail what is queued now rather than when a worker comes by, which a
+	// task that ignores its context may delay. Workers fail what comes
+	// later.
+	for {
+		u, r := p.take()
+		if r != took {
+			return
 		}
+		p.termTaken.Add(1)
+		p.drained.Add(1)
+		u.fail(p, ErrTerminated)
 	}
-	p.closeQueue()
 }
 
 // Join waits for the workers to exit, after [Pool.Close] or
@@ -563,7 +532,7 @@ func (p *Pool) Terminate() {
 // Join panics if the pool has not been closed or terminated, as Python's
 // Pool.join raises ValueError: it would wait for ever.
 func (p *Pool) Join(ctx context.Context) error {
-	if !p.closing.Load() {
+	if p.gate.Load()&gateClosing == 0 {
 		panic("mp: Pool.Join called before Close or Terminate")
 	}
 	select {
@@ -608,14 +577,28 @@ type PoolStats struct {
 // [Pool.Go], [ApplyAsync], [Apply] or [MapSeq], or one chunk of [Map].
 // Stats is cheap (a few atomic loads) and safe to call at any time.
 func (p *Pool) Stats() PoolStats {
-	s := PoolStats{Workers: p.workers, Queued: len(p.queue), Failed: int(p.drained.Load())}
+	s := PoolStats{Workers: p.workers, Failed: int(p.drained.Load())}
+	var started, ended int64
+	taken := -p.termTaken.Load()
+	// Read the end counters before what they end, so that Running is
+	// never negative.
 	for i := range p.counters {
 		c := &p.counters[i]
-		// Read the end counters first, so that Running is never negative.
 		done, failed := c.completed.Load(), c.failed.Load()
-		s.Running += int(c.started.Load() - done - failed)
+		started += c.started.Load()
+		ended += done + failed
 		s.Completed += int(done)
 		s.Failed += int(failed)
+	}
+	head := p.q.head.Load()
+	if p.remote() == nil {
+		// A goroutine worker starts every unit it takes from the queue,
+		// and counting them there spares it a counter per unit.
+		started = taken + int64(head)
+	}
+	s.Running = int(started - ended)
+	if t := p.q.tail.Load() &^ closedBit; t > head {
+		s.Queued = int(t - head)
 	}
 	return s
 }
@@ -975,7 +958,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	for _, o := range opts {
 		o.applyMap(&c)
 	}
-	if p.closing.Load() {
+	if p.gate.Load()&gateClosing != 0 {
 		return nil, ErrClosed
 	}
 	if len(items) == 0 {

@@ -319,15 +319,15 @@ func (b *procBackend) work(p *Pool, i int) {
 	w.grace = time.NewTimer(time.Hour)
 	w.grace.Stop()
 	defer w.shutdown()
-	queue := p.queue
+	open := true // the queue may still hold units
 	for {
 		if p.terminated.Load() {
-			w.terminated(queue)
+			w.terminated(open)
 			return
 		}
 		// Replace a missing child eagerly, so that a task finds a worker
 		// ready, unless the queue is closed and nothing is left to run.
-		if w.ch == nil && b.failure() == nil && ((w.spawnErr == nil && queue != nil) || len(w.redo) > 0) {
+		if w.ch == nil && b.failure() == nil && ((w.spawnErr == nil && open) || len(w.redo) > 0) {
 			w.spawn()
 		}
 		if w.ch == nil && len(w.redo) > 0 {
@@ -344,16 +344,44 @@ func (b *procBackend) work(p *Pool, i int) {
 				break
 			}
 		}
-		var in <-chan unit
-		if queue != nil && len(w.redo) == 0 && (w.ch == nil || (!w.retiring && len(w.pending) < w.window)) {
-			in = queue
+		var wake <-chan struct{}
+		if open && len(w.redo) == 0 && (w.ch == nil || (!w.retiring && len(w.pending) < w.window)) {
+			// Take what is queued, as much as the window allows, then
+			// sleep as an idle goroutine worker does (see Pool.await),
+			// unless a reply or a death comes first.
+			u, r := p.take()
+			if r == empty {
+				p.sleep()
+				if u, r = p.take(); r == empty {
+					wake = p.wake
+				} else {
+					p.unsleep()
+				}
+			}
+			switch r {
+			case exhausted:
+				open = false
+				continue
+			case took:
+				w.take(u)
+				for w.ch != nil && !w.retiring && len(w.pending) < w.window && !p.terminated.Load() {
+					if u, r = p.take(); r != took {
+						break
+					}
+					w.take(u)
+				}
+				continue
+			}
 		}
 		if len(w.pending) == 0 {
 			if w.retiring {
+				if wake != nil {
+					p.unsleep()
+				}
 				w.retire()
 				continue
 			}
-			if queue == nil && len(w.redo) == 0 {
+			if !open && len(w.redo) == 0 {
 				return
 			}
 		}
@@ -369,27 +397,11 @@ func (b *procBackend) work(p *Pool, i int) {
 			chDone, broken = w.ch.done, w.ch.conn.broken
 		}
 		select {
-		case u, ok := <-in:
-			if !ok {
-				queue = nil
-				continue
-			}
-			w.take(u)
-			// Take what else is queued with non-blocking receives, which
-			// cost much less than the full select.
-		more:
-			for w.ch != nil && !w.retiring && len(w.pending) < w.window && !p.terminated.Load() {
-				select {
-				case u, ok := <-queue:
-					if !ok {
-						queue = nil
-						break more
-					}
-					w.take(u)
-				default:
-					break more
-				}
-			}
+		case <-wake:
+			// The waker counted this worker as waking; the next round
+			// takes the unit.
+			p.stopWaking(true)
+			continue
 		case <-headDone:
 			w.complete()
 			// Resolve the replies that arrived with it.
@@ -409,6 +421,9 @@ func (b *procBackend) work(p *Pool, i int) {
 			w.died()
 		case <-broken:
 			w.died()
+		}
+		if wake != nil {
+			p.unsleep()
 		}
 	}
 }
@@ -670,7 +685,7 @@ func (w *procWorker) spawn() {
 
 // terminated resolves everything the worker holds or can still take with
 // ErrTerminated, after Terminate has killed its child.
-func (w *procWorker) terminated(queue chan unit) {
+func (w *procWorker) terminated(open bool) {
 	if w.ch != nil {
 		w.ch.signal(sigKill)
 		w.died()
@@ -679,8 +694,8 @@ func (w *procWorker) terminated(queue chan unit) {
 		w.count(u, ErrTerminated)
 	}
 	w.redo = nil
-	if queue != nil {
-		for u := range queue {
+	if open {
+		for u, ok := w.p.get(); ok; u, ok = w.p.get() {
 			w.count(u, ErrTerminated)
 		}
 	}
