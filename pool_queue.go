@@ -60,7 +60,6 @@ type taskQueue struct {
 type queueSlot struct {
 	seq atomic.Uint64
 	u   unit
-	_   [40]byte
 }
 
 // closedBit marks the tail of a closed queue.
