@@ -21,14 +21,17 @@ import (
 //   - A worker that finds the queue empty counts itself among the
 //     sleepers of Pool.idle and parks on the Pool.wake channel. A
 //     submitter that queues a unit while there are sleepers and no waking
-//     worker sends one token on wake (see Pool.idle). The
-//     worker counts itself before it looks at the queue a last time and
-//     the submitter publishes the unit before it looks at idle, so one of
-//     them sees the other: no wake-up is lost.
-//   - A submitter that finds the queue full registers a channel of its own
-//     in Pool.roomWaiters and parks on it, on its context and on the
-//     pool's; every worker that takes a unit while someone waits wakes
-//     them all.
+//     worker sends one token on wake (see Pool.idle). The worker counts
+//     itself before it looks at the queue a last time and the submitter
+//     publishes the unit before it looks at idle, so one of them sees the
+//     other: no wake-up is lost.
+//   - A submitter that finds the queue full yields a while, giving the
+//     workers a chance to make room (see roomYields), then registers a
+//     channel of its own in Pool.roomWaiters, tries again, and parks on
+//     that channel, on its context and on the pool's; every worker that
+//     takes a unit while someone waits wakes them all. The same ordering
+//     of registering before trying again keeps this wake-up from being
+//     lost.
 //   - Closing the queue sets closedBit in the tail, which fails every
 //     later push; the workers exit once they have taken every unit below
 //     that tail. Close lets the submitters that wait for room through
@@ -328,6 +331,9 @@ func (p *Pool) submitFull(ctx context.Context, u unit) error {
 	// Until this submission leaves the gate, Close leaves the queue open.
 	defer p.leaveGate()
 	for {
+		if p.ctx.Err() != nil {
+			return p.terminatedSubmit(ctx, u)
+		}
 		// Give the workers a chance to make room before parking, and let
 		// them empty half the queue if they can do so quickly: the
 		// submitter then fills it while they work at the other end,
@@ -354,19 +360,25 @@ func (p *Pool) submitFull(ctx context.Context, u unit) error {
 			p.freeRoom(ch)
 		case <-p.ctx.Done():
 			p.cancelRoom(ch)
-			// Terminate came while this submission waited: it fails as
-			// the units Terminate took from the queue do.
-			if ctx.Done() == nil {
-				p.drained.Add(1)
-				u.fail(p, ErrTerminated)
-				return nil
-			}
-			return ErrTerminated
+			return p.terminatedSubmit(ctx, u)
 		case <-ctx.Done():
 			p.cancelRoom(ch)
 			return context.Cause(ctx)
 		}
 	}
+}
+
+// terminatedSubmit ends a submission that Terminate caught waiting for
+// room. It fails as the units Terminate took from the queue do: a caller
+// that cannot give up (Go) sees its task fail, reported by Join; the
+// others get ErrTerminated and fail the unit themselves.
+func (p *Pool) terminatedSubmit(ctx context.Context, u unit) error {
+	if ctx.Done() == nil {
+		p.drained.Add(1)
+		u.fail(p, ErrTerminated)
+		return nil
+	}
+	return ErrTerminated
 }
 
 // leaveGate ends a submission that waited for room, closing the queue if
