@@ -179,6 +179,13 @@ func (p *Pool) take() (unit, takeResult) {
 	if p.roomWanted.Load() {
 		p.wakeSubmitters()
 	}
+	if p.gate.Load()&gateClosing != 0 && p.q.drained() {
+		// This was the last unit of a closed queue. A worker that went to
+		// sleep after the queue closed, while this unit was still on its
+		// way, saw it coming and was not woken by the close: it must
+		// learn now that nothing else will come.
+		p.wakeAll()
+	}
 	return u, took
 }
 
@@ -393,6 +400,11 @@ func (p *Pool) leaveGate() {
 // they exit once it is drained.
 func (p *Pool) closeQueue() {
 	p.q.close()
+	p.wakeAll()
+}
+
+// wakeAll wakes every sleeping worker.
+func (p *Pool) wakeAll() {
 	for p.wakeSleeper() {
 	}
 }
