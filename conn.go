@@ -50,9 +50,29 @@ type request struct {
 // reply sends the handler's answer; it does nothing for a notification or
 // a request whose caller went away.
 func (r *request) reply(m message, err error) {
+	if f, ok := r.replyFrame(m, err); ok {
+		// A write error means the connection is broken, which the reader
+		// reports to the owner; nobody here can do better.
+		_ = r.c.w.WriteFrame(&f, false)
+	}
+}
+
+// replyLast is reply for the last frame this end sends: it also closes
+// the connection's writer, once the reply is written.
+func (r *request) replyLast(m message, err error) {
+	if f, ok := r.replyFrame(m, err); ok {
+		_ = r.c.w.WriteLast(&f)
+		return
+	}
+	_ = r.c.w.Close()
+}
+
+// replyFrame ends the request and returns the frame that answers it, if
+// one is due.
+func (r *request) replyFrame(m message, err error) (wire.Frame, bool) {
 	r.cancel(context.Canceled)
 	if r.id == 0 {
-		return
+		return wire.Frame{}, false
 	}
 	r.c.mu.Lock()
 	delete(r.c.incoming, r.id)
@@ -64,9 +84,7 @@ func (r *request) reply(m message, err error) {
 	if err != nil {
 		f = wire.Frame{Kind: kindReplyErr, ID: r.id, Header: encodeError(err)}
 	}
-	// A write error means the connection is broken, which the reader
-	// reports to the owner; nobody here can do better.
-	_ = r.c.w.WriteFrame(&f, false)
+	return f, true
 }
 
 // concurrent returns a handler that runs fn in its own goroutine per

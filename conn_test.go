@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/mpgo/mp/internal/wire"
@@ -19,9 +20,11 @@ import (
 
 // filePair returns the two ends of a socket pair, both pollable.
 func filePair(t testing.TB) (*os.File, *os.File) {
-	fa, fb, err := socketpair()
+	fa, fb, err := spawnSockets()
 	require.NoError(t, err)
-	return fa, fb
+	// As a child does with its end.
+	require.NoError(t, syscall.SetNonblock(fb, true))
+	return os.NewFile(uintptr(fa), "a"), os.NewFile(uintptr(fb), "b")
 }
 
 // connPair returns two serving connections joined by a socket pair; a is

@@ -54,10 +54,11 @@ func spawn(o spawnOptions) (*child, error) {
 			return nil, fmt.Errorf("mp: cannot find this program's executable: %w", err)
 		}
 	}
-	parentEnd, childEnd, err := socketpair()
+	parentFD, childFD, err := spawnSockets()
 	if err != nil {
 		return nil, err
 	}
+	childEnd := os.NewFile(uintptr(childFD), "mp-child")
 	// The token only has to be unpredictable enough that a stray fd 3
 	// cannot pass for our socket; math/rand/v2 is seeded from the system
 	// and spares children the start-up cost of crypto's packages.
@@ -71,7 +72,7 @@ func spawn(o spawnOptions) (*child, error) {
 		mode = "worker"
 	}
 
-	ch := &child{name: o.name, done: make(chan struct{}), conn: newConn(parentEnd, 0)}
+	ch := &child{name: o.name, done: make(chan struct{})}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
@@ -103,9 +104,12 @@ func spawn(o spawnOptions) (*child, error) {
 	// Only the child may hold its end, so that its death is our EOF.
 	childEnd.Close()
 	if err != nil {
-		ch.conn.close()
+		syscall.Close(parentFD)
 		return nil, fmt.Errorf("mp: starting child process: %w", err)
 	}
+	// The connection is set up while the child starts, which takes far
+	// longer.
+	ch.conn = newConn(os.NewFile(uintptr(parentFD), "mp-parent"), 0)
 	ch.pid = cmd.Process.Pid
 	go ch.reap()
 	if o.first != nil {
@@ -251,11 +255,14 @@ func (ch *child) signal(sig signalKind) error {
 // failure to set it only costs speed.
 const sockBuf = 4 << 20
 
-// socketpair returns the two ends of a new AF_UNIX stream socket pair,
-// both close-on-exec (the child's end is passed explicitly) and
-// non-blocking, so that the runtime's poller serves them. (os/exec makes
-// the child's end blocking again when it passes it on.)
-func socketpair() (parentEnd, childEnd *os.File, err error) {
+// spawnSockets returns the two ends of a new AF_UNIX stream socket pair,
+// both close-on-exec (the child's end is passed explicitly). The parent's
+// end is non-blocking, for the runtime's poller; the child's end stays
+// blocking, since this process only passes it on (the child makes it
+// non-blocking for its own poller). They are bare descriptors, so that
+// the parent's end enters the poller only after the fork, off the path
+// from Start to the child running.
+func spawnSockets() (parentFD, childFD int, err error) {
 	// Holding ForkLock keeps another goroutine's fork from inheriting
 	// the descriptors before they are marked close-on-exec.
 	syscall.ForkLock.RLock()
@@ -263,21 +270,20 @@ func socketpair() (parentEnd, childEnd *os.File, err error) {
 	if err == nil {
 		syscall.CloseOnExec(fds[0])
 		syscall.CloseOnExec(fds[1])
-		err = syscall.SetNonblock(fds[0], true)
-	}
-	if err == nil {
-		err = syscall.SetNonblock(fds[1], true)
-	}
-	if err == nil {
-		for _, fd := range fds {
-			_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, sockBuf)
-		}
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
-		return nil, nil, fmt.Errorf("mp: socketpair: %w", err)
+		return -1, -1, fmt.Errorf("mp: socketpair: %w", err)
 	}
-	return os.NewFile(uintptr(fds[0]), "mp-parent"), os.NewFile(uintptr(fds[1]), "mp-child"), nil
+	if err := syscall.SetNonblock(fds[0], true); err != nil {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+		return -1, -1, fmt.Errorf("mp: socketpair: %w", err)
+	}
+	for _, fd := range fds {
+		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, sockBuf)
+	}
+	return fds[0], fds[1], nil
 }
 
 // The spawner is one goroutine locked to its OS thread for its whole life,
@@ -285,20 +291,33 @@ func socketpair() (parentEnd, childEnd *os.File, err error) {
 // fires when the *thread* that forked the child exits, not the process
 // (golang/go#27505), so forking from arbitrary goroutines, whose threads
 // the runtime may retire, could kill children early. The spawner runs
-// while any child it started is unreaped and exits when the last one is
-// reaped, so that an idle program keeps no extra goroutine.
+// while any child it started is unreaped, and for spawnerLinger after the
+// last one is reaped, so that an idle program keeps no extra goroutine or
+// thread for long, while a program that starts children one after another
+// does not pay for a new thread (and the exit of the old one) each time.
 var spawner struct {
 	mu   sync.Mutex
 	live int // children started and not yet reaped, plus starts in progress
 	reqs chan func()
-	quit chan struct{}
+	idle *time.Timer // fires spawnerLinger after live drops to 0
 }
+
+// spawnerLinger is how long the spawner outlives the last child it
+// started. Creating its thread costs about 100 µs; a program that starts
+// children further apart than this spends under a thousandth of its time
+// on that. It is well below the half second that goleak waits for
+// goroutines to end.
+const spawnerLinger = 100 * time.Millisecond
 
 func startOnSpawner(cmd *exec.Cmd) error {
 	spawner.mu.Lock()
 	if spawner.reqs == nil {
-		spawner.reqs, spawner.quit = make(chan func()), make(chan struct{})
-		go spawnerLoop(spawner.reqs, spawner.quit)
+		spawner.reqs = make(chan func())
+		// Stopped until live drops to 0; a timer that fires while a start
+		// is in progress finds live above 0 and is ignored.
+		spawner.idle = time.NewTimer(time.Hour)
+		spawner.idle.Stop()
+		go spawnerLoop(spawner.reqs, spawner.idle.C)
 	}
 	spawner.live++
 	reqs := spawner.reqs
@@ -318,12 +337,11 @@ func releaseSpawner() {
 	defer spawner.mu.Unlock()
 	spawner.live--
 	if spawner.live == 0 {
-		close(spawner.quit)
-		spawner.reqs, spawner.quit = nil, nil
+		spawner.idle.Reset(spawnerLinger)
 	}
 }
 
-func spawnerLoop(reqs <-chan func(), quit <-chan struct{}) {
+func spawnerLoop(reqs <-chan func(), idle <-chan time.Time) {
 	// Never unlocked: when this goroutine returns, its thread exits with
 	// it, which is safe only because no child it started is still alive.
 	runtime.LockOSThread()
@@ -331,8 +349,16 @@ func spawnerLoop(reqs <-chan func(), quit <-chan struct{}) {
 		select {
 		case f := <-reqs:
 			f()
-		case <-quit:
-			return
+		case <-idle:
+			spawner.mu.Lock()
+			if spawner.live == 0 {
+				// Under mu, so that no start can be handed to this
+				// spawner any more; the next one starts a new spawner.
+				spawner.reqs, spawner.idle = nil, nil
+				spawner.mu.Unlock()
+				return
+			}
+			spawner.mu.Unlock()
 		}
 	}
 }
@@ -357,14 +383,16 @@ func runChildIfAsked() {
 	// The connection must not leak into processes this child starts:
 	// they would keep it open after this child died.
 	syscall.CloseOnExec(childFD)
-	// Non-blocking before NewFile, so that the runtime's poller serves
-	// it and deadlines work.
-	if err := syscall.SetNonblock(childFD, true); err != nil {
-		fmt.Fprintf(os.Stderr, "mp: child cannot use its connection to the parent: %v\n", err)
-		os.Exit(70)
-	}
+	// The socket is blocking, as the parent passed it, so its reads and
+	// writes are plain system calls on their goroutines' threads rather
+	// than going through the runtime's poller, whose set-up would cost
+	// every child tens of microseconds. The child needs no deadlines on
+	// it, and it never closes it while a read is pending: losing the
+	// connection ends the process.
 	c := newConn(os.NewFile(childFD, "mp-parent"), 0)
-	if err := c.w.WriteFrame(&wire.Frame{Kind: kindHello, Header: []byte(token)}, true); err != nil {
+	// Written directly rather than through c.w, whose goroutine would
+	// have to be scheduled first: nothing else writes yet.
+	if _, err := c.nc.Write(wire.AppendFrame(nil, &wire.Frame{Kind: kindHello, Header: []byte(token)})); err != nil {
 		os.Exit(70)
 	}
 	parentConn = c
@@ -403,6 +431,21 @@ func serveChild(c *conn, worker bool) {
 	for _, hook := range childHooks {
 		hook(c, worker)
 	}
+	if !worker {
+		// A Process child's run request was sent before the handshake,
+		// so it is waiting already: reading it here, before the reader
+		// goroutine starts, spares a switch to that goroutine and back
+		// on the way to the task.
+		for len(ready) == 0 {
+			f, err := c.readFrame()
+			if err == nil {
+				err = c.dispatch(f)
+			}
+			if err != nil {
+				c.fail(err) // exits through onBreak
+			}
+		}
+	}
 	c.serve()
 	for {
 		<-ready
@@ -420,10 +463,9 @@ func serveChild(c *conn, worker bool) {
 			for _, hook := range childRunDone {
 				hook()
 			}
-			req.reply(res, err)
-			running.Store(false)
 			if !worker {
-				c.w.Close()
+				req.replyLast(res, err)
+				running.Store(false)
 				// As in Python, where a target that raises leaves exit code
 				// 1, a task that failed or panicked exits with status 1;
 				// the parent has its error already.
@@ -432,6 +474,8 @@ func serveChild(c *conn, worker bool) {
 				}
 				os.Exit(0)
 			}
+			req.reply(res, err)
+			running.Store(false)
 		}
 	}
 }

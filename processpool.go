@@ -201,8 +201,23 @@ func WorkerGOMAXPROCS(n int) Option {
 	return optionFunc(func(c *config) { c.proc.gomaxprocs = n })
 }
 
-// errGoOnProcessPool is what Pool.Go returns on a process pool.
-var errGoOnProcessPool = fmt.Errorf("%w: Pool.Go takes a closure, which cannot cross to a worker process; use ApplyAsync with a registered function", ErrNotRegistered)
+// errGoOnProcessPool is what Pool.Go returns on a process pool. It is not
+// built with fmt.Errorf: package initialisation runs in every child, and
+// fmt's first use there costs tens of microseconds of page faults.
+var errGoOnProcessPool error = &wrappedError{
+	msg: ErrNotRegistered.Error() + ": Pool.Go takes a closure, which cannot cross to a worker process; use ApplyAsync with a registered function",
+	err: ErrNotRegistered,
+}
+
+// wrappedError is an error with its own message that wraps err, as
+// fmt.Errorf("%w: ...") makes one.
+type wrappedError struct {
+	msg string
+	err error
+}
+
+func (e *wrappedError) Error() string { return e.msg }
+func (e *wrappedError) Unwrap() error { return e.err }
 
 // procBackend runs units in child processes, one per worker goroutine.
 type procBackend struct {

@@ -144,12 +144,12 @@ func registered[A, R any](f Func[A, R]) (*entry, error) {
 	registry.mu.Lock()
 	e, ok := registry.byPC[pc]
 	registry.mu.Unlock()
-	name := funcName(pc)
 	if !ok {
+		name := funcName(pc)
 		return nil, fmt.Errorf("%w: %s cannot run in a child process until it is registered at package level: func init() { mp.Register(%s) }", ErrNotRegistered, name, shortName(name))
 	}
 	if e.fv != funcValue(f) {
-		return nil, fmt.Errorf("%w: %s is a different closure from the one registered; a child process would run the registered one with its captured values, so pass the value mp.Register returned", ErrNotRegistered, name)
+		return nil, fmt.Errorf("%w: %s is a different closure from the one registered; a child process would run the registered one with its captured values, so pass the value mp.Register returned", ErrNotRegistered, funcName(pc))
 	}
 	return e, nil
 }

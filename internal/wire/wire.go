@@ -182,6 +182,8 @@ func unexpected(err error) error {
 // so a burst of small frames costs one system call rather than one each.
 // A large raw payload is not copied: it is written from the caller's
 // slice, and WriteFrame returns only once it has been written.
+// The writer goroutine starts with the first WriteFrame, so that a Writer
+// whose only frame is written by WriteLast never starts one.
 // The zero value is not usable; use NewWriter.
 type Writer struct {
 	w io.Writer
@@ -196,6 +198,8 @@ type Writer struct {
 	written uint64    // last generation fully written
 	err     error     // first write error; sticky
 	closing bool
+	started bool // the writer goroutine was started
+	inline  bool // WriteLast is writing on its caller's goroutine
 	kick    chan struct{}
 	done    chan struct{}
 }
@@ -210,12 +214,11 @@ const (
 	largeRaw = 64 << 10
 )
 
-// NewWriter returns a Writer on w and starts its writer goroutine, which
-// runs until Close.
+// NewWriter returns a Writer on w. Its writer goroutine starts with the
+// first WriteFrame and runs until Close or Fail.
 func NewWriter(w io.Writer) *Writer {
 	wr := &Writer{w: w, kick: make(chan struct{}, 1), done: make(chan struct{}), queued: 1}
 	wr.cond.L = &wr.mu
-	go wr.loop()
 	return wr
 }
 
@@ -249,6 +252,10 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 	}
 	w.size += f.Size()
 	gen := w.queued
+	if !w.started {
+		w.started = true
+		go w.loop()
+	}
 	select {
 	case w.kick <- struct{}{}:
 	default:
@@ -314,7 +321,18 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	w.closing = true
 	w.cond.Broadcast()
+	started := w.started
 	w.mu.Unlock()
+	if !started {
+		// Nothing was ever queued, and nothing can be now; WriteLast may
+		// be writing its frame.
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for w.inline {
+			w.cond.Wait()
+		}
+		return w.err
+	}
 	select {
 	case w.kick <- struct{}{}:
 	default:
@@ -322,6 +340,32 @@ func (w *Writer) Close() error {
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.err
+}
+
+// WriteLast writes f as the last frame and closes the Writer, as
+// WriteFrame(f, true) followed by Close does. When the writer goroutine
+// was never started, f is written on the calling goroutine, which spares
+// starting and scheduling one for a single frame.
+func (w *Writer) WriteLast(f *Frame) error {
+	w.mu.Lock()
+	if w.started || w.err != nil || w.closing {
+		w.mu.Unlock()
+		if err := w.WriteFrame(f, false); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	w.closing, w.inline = true, true
+	w.mu.Unlock()
+	_, err := w.w.Write(AppendFrame(nil, f))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.inline = false
+	w.cond.Broadcast()
 	return w.err
 }
 
