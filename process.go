@@ -220,17 +220,19 @@ func (p *Process[R]) Start() error {
 func (p *Process[R]) watch(cl *call) {
 	ch := p.ch
 	reply, err := ch.await(cl)
-	<-ch.done
+	if err == nil {
+		p.result, err = p.decode(ch.conn, reply.raw)
+	}
+	// The reply is the child's last message, so the connection can close
+	// while the child exits rather than after it has been reaped.
 	ch.conn.close()
-	switch {
-	case errors.Is(err, errLost):
+	<-ch.done
+	if errors.Is(err, errLost) {
 		if perr := ch.protocolErr(); perr != nil {
 			err = perr
 		} else {
 			err = ch.exitError()
 		}
-	case err == nil:
-		p.result, err = p.decode(ch.conn, reply.raw)
 	}
 	p.err, p.exitCode = err, ch.exitCode
 	close(p.done)

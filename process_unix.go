@@ -464,8 +464,11 @@ func serveChild(c *conn, worker bool) {
 				hook()
 			}
 			if !worker {
+				// The parent may close the connection once it has the
+				// reply, which ends this process through onBreak: with
+				// the status it would have had anyway.
+				running.Store(err != nil)
 				req.replyLast(res, err)
-				running.Store(false)
 				// As in Python, where a target that raises leaves exit code
 				// 1, a task that failed or panicked exits with status 1;
 				// the parent has its error already.
