@@ -3,10 +3,10 @@ package mp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,7 +201,7 @@ func (p *Process[R]) Start() error {
 	}
 	name := p.Name
 	if name == "" {
-		name = fmt.Sprintf("Process-%d", processCount.Add(1))
+		name = "Process-" + strconv.FormatInt(processCount.Add(1), 10)
 	}
 	ch, err := spawn(spawnOptions{
 		name: name, env: p.Env, stdout: p.Stdout, stderr: p.Stderr,

@@ -299,25 +299,26 @@ var spawner struct {
 	mu   sync.Mutex
 	live int // children started and not yet reaped, plus starts in progress
 	reqs chan func()
-	idle *time.Timer // fires spawnerLinger after live drops to 0
+	// idleSince is when live last dropped to 0. Only the spawner looks at
+	// the clock that ends it, so that reaping a child, on the way to Join
+	// returning, does not touch a timer.
+	idleSince time.Time
 }
 
 // spawnerLinger is how long the spawner outlives the last child it
-// started. Creating its thread costs about 100 µs; a program that starts
-// children further apart than this spends under a thousandth of its time
-// on that. It is well below the half second that goleak waits for
-// goroutines to end.
-const spawnerLinger = 100 * time.Millisecond
+// started, give or take as much again: while it runs, it looks every
+// spawnerLinger whether it is still needed. Creating its thread costs
+// about 100 µs, so a program that starts children further apart than
+// this spends at most a fifth of a percent of its time on that. Twice
+// the linger is well below the 430 ms that goleak waits for goroutines
+// to end.
+const spawnerLinger = 50 * time.Millisecond
 
 func startOnSpawner(cmd *exec.Cmd) error {
 	spawner.mu.Lock()
 	if spawner.reqs == nil {
 		spawner.reqs = make(chan func())
-		// Stopped until live drops to 0; a timer that fires while a start
-		// is in progress finds live above 0 and is ignored.
-		spawner.idle = time.NewTimer(time.Hour)
-		spawner.idle.Stop()
-		go spawnerLoop(spawner.reqs, spawner.idle.C)
+		go spawnerLoop(spawner.reqs)
 	}
 	spawner.live++
 	reqs := spawner.reqs
@@ -337,24 +338,26 @@ func releaseSpawner() {
 	defer spawner.mu.Unlock()
 	spawner.live--
 	if spawner.live == 0 {
-		spawner.idle.Reset(spawnerLinger)
+		spawner.idleSince = time.Now()
 	}
 }
 
-func spawnerLoop(reqs <-chan func(), idle <-chan time.Time) {
+func spawnerLoop(reqs <-chan func()) {
 	// Never unlocked: when this goroutine returns, its thread exits with
 	// it, which is safe only because no child it started is still alive.
 	runtime.LockOSThread()
+	tick := time.NewTicker(spawnerLinger)
+	defer tick.Stop()
 	for {
 		select {
 		case f := <-reqs:
 			f()
-		case <-idle:
+		case <-tick.C:
 			spawner.mu.Lock()
-			if spawner.live == 0 {
+			if spawner.live == 0 && time.Since(spawner.idleSince) >= spawnerLinger {
 				// Under mu, so that no start can be handed to this
 				// spawner any more; the next one starts a new spawner.
-				spawner.reqs, spawner.idle = nil, nil
+				spawner.reqs = nil
 				spawner.mu.Unlock()
 				return
 			}
