@@ -109,10 +109,12 @@ var processCount atomic.Int64
 // is /dev/null. The child leads its own process group, so a Ctrl-C at the
 // terminal reaches only the parent; the children then die with it.
 //
-// Starting a child and collecting a trivial task's result takes about
-// 1.6 ms in a small program, 1.4 to 1.5 times as long as exec'ing and
-// reaping a minimal static Go binary (BenchmarkProcessStartSmallProgram,
-// 2-core AMD EPYC); Python's fork start method takes 1.7 ms there and
+// Starting a child and collecting a trivial task's result takes 1.45 to
+// 1.5 times as long as exec'ing and reaping a minimal static Go binary,
+// 1.6 to 2.1 ms in a small program (BenchmarkProcessStartSmallProgram,
+// 2-core AMD EPYC); most of the difference is the initialisation of the
+// packages the program links, encoding/gob's above all, which every
+// child runs again. Python's fork start method takes 1.7 ms there and
 // spawn 48 ms.
 // Start-up grows with what the binary initialises: a program that imports
 // package net links dynamically by default and pays for the dynamic
