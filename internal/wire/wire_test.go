@@ -180,3 +180,58 @@ func TestWriterLargePayloadsInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestWriterWriteLast(t *testing.T) {
+	last := &wire.Frame{Kind: 4, ID: 9, Header: []byte("h"), Raw: []byte("last")}
+	tests := []struct {
+		name   string
+		before []uint64 // IDs of frames queued with WriteFrame first
+		writes int      // system calls expected, or 0 for any
+	}{
+		{name: "only frame, written inline", writes: 1},
+		{name: "after queued frames", before: []uint64{1, 2, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cw := &countingWriter{}
+			w := wire.NewWriter(cw)
+			for _, id := range tt.before {
+				require.NoError(t, w.WriteFrame(&wire.Frame{Kind: 1, ID: id}, false))
+			}
+			require.NoError(t, w.WriteLast(last))
+			if tt.writes != 0 {
+				assert.Equal(t, tt.writes, cw.writes)
+			}
+			assert.ErrorIs(t, w.WriteFrame(&wire.Frame{}, false), io.ErrClosedPipe, "the Writer is closed")
+			require.NoError(t, w.Close())
+			r := wire.NewReader(&cw.buf, 0)
+			for _, id := range tt.before {
+				f, err := r.ReadFrame()
+				require.NoError(t, err)
+				assert.Equal(t, id, f.ID)
+			}
+			f, err := r.ReadFrame()
+			require.NoError(t, err)
+			assert.Equal(t, *last, f)
+			_, err = r.ReadFrame()
+			assert.ErrorIs(t, err, io.EOF, "nothing follows the last frame")
+		})
+	}
+}
+
+func TestWriterWriteLastError(t *testing.T) {
+	w := wire.NewWriter(failWriter{})
+	require.ErrorContains(t, w.WriteLast(&wire.Frame{Kind: 1}), "broken")
+	require.ErrorContains(t, w.Close(), "broken")
+
+	w = wire.NewWriter(io.Discard)
+	gone := errors.New("gone")
+	w.Fail(gone)
+	assert.ErrorIs(t, w.WriteLast(&wire.Frame{Kind: 1}), gone)
+}
+
+func TestWriterCloseUnused(t *testing.T) {
+	w := wire.NewWriter(failWriter{})
+	require.NoError(t, w.Close(), "a Writer that never wrote has no error")
+	assert.ErrorIs(t, w.WriteFrame(&wire.Frame{}, true), io.ErrClosedPipe)
+}
