@@ -110,9 +110,9 @@ var processCount atomic.Int64
 // terminal reaches only the parent; the children then die with it.
 //
 // Starting a child and collecting a trivial task's result takes 1.45 to
-// 1.5 times as long as exec'ing and reaping a minimal static Go binary,
-// 1.6 to 2.1 ms in a small program (BenchmarkProcessStartSmallProgram,
-// 2-core AMD EPYC); most of the difference is the initialisation of the
+// 1.6 times as long as exec'ing and reaping a minimal static Go binary,
+// 2.0 to 2.7 ms in a small program, where that exec takes 1.3 to 1.7 ms
+// (BenchmarkProcessStartSmallProgram, 2-core AMD EPYC); most of the difference is the initialisation of the
 // packages the program links, encoding/gob's above all, which every
 // child runs again. Python's fork start method takes 1.7 ms there and
 // spawn 48 ms.
