@@ -394,7 +394,13 @@ type localQueue[T any] struct {
 	order   order
 	less    func(a, b T) bool // for priority: buf[:n] is a heap, head is 0
 
-	unfinished int           // items put and not yet marked done
+	// unfinished counts the items put and not yet marked done. It is
+	// raised under mu, with the item, but TaskDone lowers it without the
+	// lock, which consumers would otherwise take a second time per item;
+	// only the TaskDone that brings it to zero while joining is set takes
+	// the lock, to release the Join calls.
+	unfinished atomic.Int64
+	joining    atomic.Bool   // set while idle may be non-nil; written under mu
 	idle       chan struct{} // closed when unfinished drops to zero; nil while no Join waits
 	getters    waitList[T]
 	putters    waitList[T]
@@ -536,7 +542,7 @@ func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
 		return ErrClosed
 	}
 	if w := q.getters.pop(); w != nil {
-		q.unfinished++
+		q.unfinished.Add(1)
 		w.v = v
 		wake(w, nil)
 		q.mu.Unlock()
@@ -544,7 +550,7 @@ func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
 	}
 	if q.maxsize <= 0 || q.n < q.maxsize {
 		q.push(v)
-		q.unfinished++
+		q.unfinished.Add(1)
 		q.mu.Unlock()
 		return nil
 	}
@@ -579,7 +585,7 @@ func (q *localQueue[T]) get(ctx context.Context, block bool) (T, error) {
 		v := q.pop()
 		if w := q.putters.pop(); w != nil {
 			q.push(w.v)
-			q.unfinished++
+			q.unfinished.Add(1)
 			wake(w, nil)
 		}
 		q.mu.Unlock()
@@ -698,7 +704,7 @@ func (q *localQueue[T]) close(immediate bool) {
 	defer q.mu.Unlock()
 	q.closed = true
 	if immediate && q.n > 0 {
-		q.unfinished -= q.n
+		q.unfinished.Add(-int64(q.n))
 		q.buf, q.head, q.n = nil, 0, 0
 		q.checkIdle()
 	}
@@ -711,22 +717,33 @@ func (q *localQueue[T]) close(immediate bool) {
 }
 
 func (q *localQueue[T]) taskDone() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.unfinished <= 0 {
-		return errTooManyTaskDone
+	for {
+		n := q.unfinished.Load()
+		if n <= 0 {
+			return errTooManyTaskDone
+		}
+		if q.unfinished.CompareAndSwap(n, n-1) {
+			// A Join sets joining before it reads the count, so either it
+			// sees zero or this sees joining.
+			if n == 1 && q.joining.Load() {
+				q.mu.Lock()
+				q.checkIdle()
+				q.mu.Unlock()
+			}
+			return nil
+		}
 	}
-	q.unfinished--
-	q.checkIdle()
-	return nil
 }
 
-// checkIdle releases the Join calls waiting if no task is unfinished. The
+// checkIdle releases the Join calls waiting if no task is unfinished, as
+// Python's join returns once it sees the count at zero: if a Put came
+// between the TaskDone that reached zero and this, they wait on. The
 // caller holds the lock.
 func (q *localQueue[T]) checkIdle() {
-	if q.unfinished == 0 && q.idle != nil {
+	if q.unfinished.Load() == 0 && q.idle != nil {
 		close(q.idle)
 		q.idle = nil
+		q.joining.Store(false)
 	}
 }
 
@@ -736,7 +753,9 @@ func (q *localQueue[T]) join(ctx context.Context) error {
 		return err
 	}
 	q.mu.Lock()
-	if q.unfinished == 0 {
+	q.joining.Store(true)
+	if q.unfinished.Load() == 0 {
+		q.joining.Store(q.idle != nil)
 		q.mu.Unlock()
 		return nil
 	}

@@ -291,6 +291,25 @@ func TestJoinableQueueJoin(t *testing.T) {
 	require.NoError(t, q.Join(ctx))
 }
 
+// TestJoinableQueueJoinRacesTaskDone starts a Join as the last task is
+// being marked done, many times: a lost wake-up would leave Join waiting
+// with nothing unfinished until its deadline.
+func TestJoinableQueueJoinRacesTaskDone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	q := mp.NewJoinableQueue[int](0)
+	for i := range 5000 {
+		require.NoError(t, q.Put(ctx, i))
+		joined := make(chan error, 1)
+		go func() { joined <- q.Join(ctx) }()
+		got, err := q.Get(ctx)
+		require.NoError(t, err)
+		require.Equal(t, i, got)
+		q.TaskDone()
+		require.NoError(t, <-joined, "round %d", i)
+	}
+}
+
 func TestJoinableQueueJoinWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := mp.NewJoinableQueue[int](0)

@@ -414,9 +414,14 @@ func (x *xstate[T]) requeue(items []heldItem[T], pid int, count bool) {
 // taskDoneN marks n tasks done at once, for TaskDones that a child
 // reported in a batch and for items lost or discarded.
 func (q *localQueue[T]) taskDoneN(n int) {
+	for {
+		u := q.unfinished.Load()
+		if q.unfinished.CompareAndSwap(u, max(u-int64(n), 0)) {
+			break
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.unfinished = max(q.unfinished-n, 0)
 	q.checkIdle()
 }
 
