@@ -121,12 +121,7 @@ func TestQueueStressTerminate(t *testing.T) {
 // runs.
 func TestSubmitBlockedHonoursCtx(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := mp.NewPool(1, mp.QueueSize(1))
-		release := make(chan struct{})
-		wait := func(context.Context) error { <-release; return nil }
-		require.NoError(t, p.Go(wait)) // running
-		synctest.Wait()
-		require.NoError(t, p.Go(wait)) // queued
+		p, release, _ := fullPool(t)
 		ctx, cancel := context.WithCancelCause(t.Context())
 		var ran atomic.Bool
 		var r *mp.AsyncResult[int]

@@ -657,14 +657,23 @@ func TestGoAndStats(t *testing.T) {
 	})
 }
 
+// fullPool returns a pool of one worker whose queue of one is full: a
+// task waiting for release runs, another is queued. It must be called in
+// a synctest bubble.
+func fullPool(t *testing.T) (p *mp.Pool, release chan struct{}, wait func(context.Context) error) {
+	t.Helper()
+	p = mp.NewPool(1, mp.QueueSize(1))
+	release = make(chan struct{})
+	wait = func(context.Context) error { <-release; return nil }
+	require.NoError(t, p.Go(wait)) // running
+	synctest.Wait()
+	require.NoError(t, p.Go(wait)) // queued
+	return p, release, wait
+}
+
 func TestGoBlocksWhenQueueFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := mp.NewPool(1, mp.QueueSize(1))
-		release := make(chan struct{})
-		wait := func(context.Context) error { <-release; return nil }
-		require.NoError(t, p.Go(wait)) // running
-		synctest.Wait()
-		require.NoError(t, p.Go(wait)) // queued
+		p, release, wait := fullPool(t)
 		var third atomic.Bool
 		go func() {
 			assert.NoError(t, p.Go(wait))
