@@ -40,7 +40,7 @@ const (
 	// it a finalizer costs more than it saves.
 	recycleMin = separateRaw
 	// recycleBudget is the most memory recycled at once in a process.
-	recycleBudget = 16 << 20
+	recycleBudget = 32 << 20
 )
 
 // Size classes: the sizes above 2^k up to 2^(k+1) fall into classSteps
