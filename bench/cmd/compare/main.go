@@ -127,7 +127,12 @@ func run(ctx context.Context, c config) error {
 
 	if !c.skipGo {
 		step++
-		args := []string{"test", "-run", "^$", "-bench", c.bench, "-benchmem", fmt.Sprintf("-count=%d", c.count), "-timeout", "30m"}
+		// One go test per run, each running every workload once, rather
+		// than one go test with -count: -count runs an implementation's
+		// runs back to back, so that a machine drifting in the meantime
+		// shows up as a ratio between implementations. Interleaved, the
+		// drift spreads over all of them alike.
+		args := []string{"test", "-run", "^$", "-bench", c.bench, "-benchmem", "-count=1", "-timeout", "30m"}
 		if c.benchtime != "" {
 			args = append(args, "-benchtime="+c.benchtime)
 		}
@@ -136,13 +141,21 @@ func run(ctx context.Context, c config) error {
 		}
 		args = append(args, ".")
 		cmdline := "go " + strings.Join(quoteArgs(args), " ")
-		meta.Commands = append(meta.Commands, cmdline)
-		fmt.Printf("[%d/%d] go: %s (every Go workload, %d runs each)\n", step, steps, cmdline, c.count)
-		got, err := runGo(ctx, args, filepath.Join("out", "go-bench.txt"), start)
-		samples = append(samples, got...)
+		meta.Commands = append(meta.Commands, fmt.Sprintf("%s  # %d times", cmdline, c.count))
+		fmt.Printf("[%d/%d] go: %s, %d times (every Go workload once a time)\n", step, steps, cmdline, c.count)
+		raw, err := os.Create(filepath.Join("out", "go-bench.txt"))
 		if err != nil {
-			meta.Failures = append(meta.Failures, fmt.Sprintf("%s: %v (the figures it printed are kept)", cmdline, err))
-			fmt.Printf("      go test failed: %v\n", err)
+			return err
+		}
+		defer raw.Close()
+		for run := range c.count {
+			fmt.Printf("      run %d of %d\n", run+1, c.count)
+			got, err := runGo(ctx, args, raw, start)
+			samples = append(samples, got...)
+			if err != nil {
+				meta.Failures = append(meta.Failures, fmt.Sprintf("%s (run %d): %v (the figures it printed are kept)", cmdline, run+1, err))
+				fmt.Printf("      go test failed: %v\n", err)
+			}
 		}
 	}
 
@@ -214,14 +227,9 @@ func run(ctx context.Context, c config) error {
 	return nil
 }
 
-// runGo runs go with args, copies its output to rawPath and the terminal's
+// runGo runs go with args, copies its output to raw and the terminal's
 // progress line, and returns the samples it printed.
-func runGo(ctx context.Context, args []string, rawPath string, start time.Time) ([]Sample, error) {
-	raw, err := os.Create(rawPath)
-	if err != nil {
-		return nil, err
-	}
-	defer raw.Close()
+func runGo(ctx context.Context, args []string, raw io.Writer, start time.Time) ([]Sample, error) {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Stderr = os.Stderr
 	killGroup(cmd)
