@@ -111,6 +111,7 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup // the reader and handler goroutines
+	served sync.Once      // serve's
 
 	// onBreak is called once, on the reader goroutine, with the reason
 	// the connection ended (io.EOF when the peer closed it).
@@ -145,6 +146,15 @@ type stream interface {
 	io.ReadWriteCloser
 	SetReadDeadline(time.Time) error
 	SetWriteDeadline(time.Time) error
+}
+
+// lazyPoller is implemented by a stream that starts out as a blocking
+// descriptor (a Process child's end, see childStream) and moves to the
+// runtime's poller when usePoller is called. serve calls it before the
+// reader goroutine starts, so that the reader waits in the poller rather
+// than in a system call on a thread of its own.
+type lazyPoller interface {
+	usePoller()
 }
 
 // newConn returns a conn on nc that accepts and sends frames of at most
@@ -188,20 +198,26 @@ func (c *conn) goroutine(fn func()) {
 	}()
 }
 
-// serve starts the reader goroutine. It runs until the connection breaks
-// or is closed, then fails every pending call and calls onBreak.
+// serve starts the reader goroutine, once however often it is called. It
+// runs until the connection breaks or is closed, then fails every pending
+// call and calls onBreak.
 func (c *conn) serve() {
-	c.goroutine(func() {
-		for {
-			f, err := c.readFrame()
-			if err == nil {
-				err = c.dispatch(f)
-			}
-			if err != nil {
-				c.fail(err)
-				return
-			}
+	c.served.Do(func() {
+		if lp, ok := c.nc.(lazyPoller); ok {
+			lp.usePoller()
 		}
+		c.goroutine(func() {
+			for {
+				f, err := c.readFrame()
+				if err == nil {
+					err = c.dispatch(f)
+				}
+				if err != nil {
+					c.fail(err)
+					return
+				}
+			}
+		})
 	})
 }
 

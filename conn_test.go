@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mpgo/mp/internal/wire"
 	"github.com/stretchr/testify/assert"
@@ -20,11 +21,15 @@ import (
 
 // filePair returns the two ends of a socket pair, both pollable.
 func filePair(t testing.TB) (*os.File, *os.File) {
-	fa, fb, err := spawnSockets()
+	a, b, err := socketPair()
 	require.NoError(t, err)
-	// As a child does with its end.
-	require.NoError(t, syscall.SetNonblock(fb, true))
-	return os.NewFile(uintptr(fa), "a"), os.NewFile(uintptr(fb), "b")
+	setSockBuf(a)
+	setSockBuf(b)
+	fa, err := pollableEnd(a, "a")
+	require.NoError(t, err)
+	fb, err := pollableEnd(b, "b")
+	require.NoError(t, err)
+	return fa, fb
 }
 
 // connPair returns two serving connections joined by a socket pair; a is
@@ -408,3 +413,57 @@ func BenchmarkSocketpairFreshSlice(b *testing.B) {
 
 // sink keeps the compiler from proving a benchmark's slice dead.
 var sink []byte
+
+// TestChildStream covers a child's end of its connection: plain blocking
+// system calls at first, then the poller, whose deadlines work, and EOF
+// when the parent closes its end.
+func TestChildStream(t *testing.T) {
+	a, b, err := socketPair()
+	require.NoError(t, err)
+	parent, err := pollableEnd(a, "parent")
+	require.NoError(t, err)
+	defer parent.Close()
+	s := &childStream{fd: b}
+
+	_, err = s.Write([]byte("hello"))
+	require.NoError(t, err)
+	buf := make([]byte, 16)
+	n, err := io.ReadAtLeast(parent, buf, 5)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(buf[:n]))
+	_, err = parent.Write([]byte("run"))
+	require.NoError(t, err)
+	n, err = s.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "run", string(buf[:n]))
+	assert.Nil(t, s.f.Load(), "still plain system calls")
+
+	// A deadline needs the poller, so setting one moves the stream there.
+	require.NoError(t, s.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+	require.NotNil(t, s.f.Load())
+	_, err = s.Read(buf)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.NoError(t, s.SetReadDeadline(time.Time{}))
+	_, err = s.Write([]byte("reply"))
+	require.NoError(t, err)
+	n, err = io.ReadAtLeast(parent, buf, 5)
+	require.NoError(t, err)
+	assert.Equal(t, "reply", string(buf[:n]))
+
+	require.NoError(t, parent.Close())
+	_, err = s.Read(buf)
+	require.ErrorIs(t, err, io.EOF)
+	require.NoError(t, s.Close())
+}
+
+// TestChildStreamEOFBeforePoller checks that a plain read reports the
+// parent's end closing as EOF.
+func TestChildStreamEOFBeforePoller(t *testing.T) {
+	a, b, err := socketPair()
+	require.NoError(t, err)
+	s := &childStream{fd: b}
+	require.NoError(t, syscall.Close(a))
+	_, err = s.Read(make([]byte, 4))
+	require.ErrorIs(t, err, io.EOF)
+	require.NoError(t, s.Close())
+}

@@ -133,3 +133,7 @@
 // of the call it is passed to; it does not stop work that another caller
 // started.
 package mp
+
+// Every process mp starts runs package initialisation again; stackstart
+// makes that faster (see its documentation).
+import _ "github.com/mpgo/mp/internal/stackstart"

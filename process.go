@@ -99,23 +99,24 @@ var processCount atomic.Int64
 // behaves as a daemon child does in Python: it never keeps the parent from
 // exiting, and it dies with its parent. Unlike Python, it also dies when
 // the parent is killed: on Linux through the parent-death signal, and on
-// every Unix because the child exits when its connection to the parent
-// closes. [Process.Terminate] and [Process.Kill] reach the child's whole
-// process group, so programs the task started die too.
+// other Unix systems because the child exits when its connection to the
+// parent closes. [Process.Terminate] and [Process.Kill] reach the child's
+// whole process group, so programs the task started die too.
 //
-// Start starts the child and one goroutine that waits for it; the
-// goroutine ends once the child has exited and been reaped, so every child
-// is reaped whether or not anyone calls Join. The child's standard input
-// is /dev/null. The child leads its own process group, so a Ctrl-C at the
-// terminal reaches only the parent; the children then die with it.
+// Start starts the child and two goroutines, one waiting for the task's
+// reply and one for the child's exit; they end once the child has exited
+// and been reaped, so every child is reaped whether or not anyone calls
+// Join. The child's standard input is /dev/null. The child leads its own
+// process group, so a Ctrl-C at the terminal reaches only the parent; the
+// children then die with it.
 //
-// Starting a child and collecting a trivial task's result takes 1.45 to
-// 1.6 times as long as exec'ing and reaping a minimal static Go binary,
-// 2.0 to 2.7 ms in a small program, where that exec takes 1.3 to 1.7 ms
-// (BenchmarkProcessStartSmallProgram, 2-core AMD EPYC); most of the difference is the initialisation of the
-// packages the program links, encoding/gob's above all, which every
-// child runs again. Python's fork start method takes 1.7 ms there and
-// spawn 48 ms.
+// Starting a child and collecting a trivial task's result takes 1.4 to 1.5
+// times as long as exec'ing and reaping a minimal static Go binary, about
+// 1.7 ms in a small program where that exec takes 1.2 ms
+// (BenchmarkProcessStartSmallProgram, 2-core AMD EPYC). Most of the
+// difference is the initialisation of the packages the program links,
+// encoding/gob's above all, which every child runs again. Python's fork
+// start method takes 1.7 ms there and spawn 48 ms.
 // Start-up grows with what the binary initialises: a program that imports
 // package net links dynamically by default and pays for the dynamic
 // loader in every child.
@@ -151,7 +152,13 @@ type Process[R any] struct {
 	started bool
 	ch      *child
 
-	// Set before done is closed.
+	// pending counts what must happen before done is closed: Start
+	// succeeding, watch having the reply, and the child being reaped.
+	// Whichever comes last closes done, usually the reaper, so that Join
+	// wakes without a switch to a goroutine in between.
+	pending atomic.Int32
+
+	// Set before done is closed; result and err by watch first.
 	result   R
 	err      error
 	exitCode int
@@ -162,6 +169,7 @@ type Process[R any] struct {
 // was not, or arg cannot be encoded, [Process.Start] returns the error.
 func NewProcess[A, R any](f Func[A, R], arg A) *Process[R] {
 	p := &Process[R]{done: make(chan struct{}), decode: codecFor[R]().decodeOn}
+	p.pending.Store(3)
 	p.task, p.prepErr = registered(f)
 	if p.prepErr == nil {
 		p.arg, p.prepErr = codecFor[A]().encode(arg)
@@ -207,36 +215,48 @@ func (p *Process[R]) Start() error {
 	}
 	ch, err := spawn(spawnOptions{
 		name: name, env: p.Env, stdout: p.Stdout, stderr: p.Stderr,
-		first: &outgoing{serviceRun, message{header: []byte(p.task.name), raw: p.arg}},
+		first:  &outgoing{serviceRun, message{header: []byte(p.task.name), raw: p.arg}},
+		reaped: p.arrive,
 	})
 	if err != nil {
 		return err
 	}
 	p.started, p.ch = true, ch
 	go p.watch(ch.first)
+	p.arrive()
 	return nil
 }
 
-// watch waits for the task's reply and the child's exit, then records the
-// outcome. It ends once the child has been reaped.
+// watch waits for the task's reply and decodes it. It ends once the reply
+// is in or the child is gone.
 func (p *Process[R]) watch(cl *call) {
 	ch := p.ch
 	reply, err := ch.await(cl)
 	if err == nil {
 		p.result, err = p.decode(ch.conn, reply.raw)
 	}
+	p.err = err
 	// The reply is the child's last message, so the connection can close
 	// while the child exits rather than after it has been reaped.
 	ch.conn.close()
-	<-ch.done
-	if errors.Is(err, errLost) {
+	p.arrive()
+}
+
+// arrive records one of the three things pending counts; the last one
+// completes the outcome and closes done.
+func (p *Process[R]) arrive() {
+	if p.pending.Add(-1) != 0 {
+		return
+	}
+	ch := p.ch
+	if errors.Is(p.err, errLost) {
 		if perr := ch.protocolErr(); perr != nil {
-			err = perr
+			p.err = perr
 		} else {
-			err = ch.exitError()
+			p.err = ch.exitError()
 		}
 	}
-	p.err, p.exitCode = err, ch.exitCode
+	p.exitCode = ch.exitCode
 	close(p.done)
 }
 
@@ -375,6 +395,9 @@ type spawnOptions struct {
 	// setup registers parent-side services on the child's connection
 	// before it starts serving (for example a queue broker).
 	setup func(*child)
+	// reaped, if set, is called once the child has been reaped, after
+	// done is closed: also when spawn fails after starting the child.
+	reaped func()
 	// first, if set, is a request sent as soon as the child is started,
 	// before its handshake arrives, so that the child finds it waiting;
 	// spawn returns its call as child.first.
@@ -400,6 +423,7 @@ type child struct {
 
 	done     chan struct{} // closed once the child has been reaped
 	exitCode int           // valid once done is closed
+	onReaped func()        // spawnOptions.reaped
 
 	mu       sync.Mutex
 	reaped   bool  // under mu: no more signals, the pid may be reused

@@ -5,10 +5,25 @@ import (
 	"unsafe"
 )
 
+// parentDeathSignal reports whether a child dies by the kernel's hand when
+// its parent dies, so that its connection need not be watched for that.
+const parentDeathSignal = true
+
 // sysProcAttr makes the child lead its own process group, so that
 // Terminate and Kill reach what it starts, and die with its parent.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// socketPair returns the two ends of a new AF_UNIX stream socket pair,
+// blocking and close-on-exec from the start, so that no other goroutine's
+// fork can inherit them (the child's end is passed to it explicitly).
+func socketPair() (int, int, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, -1, err
+	}
+	return fds[0], fds[1], nil
 }
 
 // blockUntilWaitable waits until the child pid has exited, without

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,8 +87,23 @@ func shout(_ context.Context, s string) (struct{}, error) {
 	return struct{}{}, nil
 }
 
+// goroutines reports how many goroutines the child runs besides the
+// runtime's own: the task's, and the connection's reader once the child
+// serves its parent.
+func goroutines(_ context.Context, _ struct{}) (int, error) { return runtime.NumGoroutine(), nil }
+
+// goroutinesAfterPut does the same after putting one item on q.
+func goroutinesAfterPut(ctx context.Context, q *mp.Queue[int]) (int, error) {
+	if err := q.Put(ctx, 1); err != nil {
+		return 0, err
+	}
+	return runtime.NumGoroutine(), nil
+}
+
 func init() {
 	mp.Register(square)
+	mp.Register(goroutines)
+	mp.Register(goroutinesAfterPut)
 	mp.Register(napUntilCancelled)
 	mp.Register(failWith)
 	mp.Register(whoAmI)
@@ -222,10 +238,20 @@ func TestProcessErrors(t *testing.T) {
 
 // run starts f(arg) in a child and returns Join's error.
 func run[A, R any](t *testing.T, f mp.Func[A, R], arg A) error {
+	_, err := result(t, f, arg)
+	return err
+}
+
+// result starts f(arg) in a child and returns its result.
+func result[A, R any](t *testing.T, f mp.Func[A, R], arg A) (R, error) {
 	t.Helper()
 	p := mp.NewProcess(f, arg)
 	require.NoError(t, p.Start())
-	return p.Join(t.Context())
+	if err := p.Join(t.Context()); err != nil {
+		var zero R
+		return zero, err
+	}
+	return p.Result()
 }
 
 func TestProcessCapturedStderrTail(t *testing.T) {
@@ -416,6 +442,52 @@ func TestProcessMalformedFrameDropsChild(t *testing.T) {
 	}
 	// The parent is unharmed and starts the next child as usual.
 	require.NoError(t, run(t, square, 3))
+}
+
+// TestProcessChildServesLazily checks how a Process child uses its
+// connection: on Linux, where the parent-death signal ends a child whose
+// parent died, a task that uses no queue runs without a reader goroutine;
+// elsewhere the reader watches the connection from the start. A task that
+// uses a queue gets the reader, and its queue works.
+func TestProcessChildServesLazily(t *testing.T) {
+	n, err := result(t, goroutines, struct{}{})
+	require.NoError(t, err)
+	if runtime.GOOS == "linux" {
+		assert.Equal(t, 1, n, "only the task's goroutine")
+	} else {
+		assert.Equal(t, 2, n, "the task's goroutine and the reader")
+	}
+
+	q := mp.NewQueue[int](0)
+	defer q.Close()
+	n, err = result(t, goroutinesAfterPut, q)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, 2, "the reader serves the queue")
+	v, err := q.Get(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, v)
+}
+
+// TestStackStartRunsFirst checks the assumption internal/stackstart rests
+// on: that package initialisation runs it before the initialisers that
+// grow the main goroutine's stack.
+func TestStackStartRunsFirst(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	order := map[string]int{}
+	for i, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "init" {
+			order[f[1]] = i + 1
+		}
+	}
+	first := order["github.com/mpgo/mp/internal/stackstart"]
+	require.NotZero(t, first, "stackstart's init ran:\n%s", out)
+	for _, later := range []string{"internal/godebug", "encoding/gob"} {
+		require.NotZero(t, order[later], later)
+		assert.Less(t, first, order[later], "stackstart before %s", later)
+	}
 }
 
 func TestForgotMainGuard(t *testing.T) {

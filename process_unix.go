@@ -54,9 +54,9 @@ func spawn(o spawnOptions) (*child, error) {
 			return nil, fmt.Errorf("mp: cannot find this program's executable: %w", err)
 		}
 	}
-	parentFD, childFD, err := spawnSockets()
+	parentFD, childFD, err := socketPair()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mp: socketpair: %w", err)
 	}
 	childEnd := os.NewFile(uintptr(childFD), "mp-child")
 	// The token only has to be unpredictable enough that a stray fd 3
@@ -72,7 +72,7 @@ func spawn(o spawnOptions) (*child, error) {
 		mode = "worker"
 	}
 
-	ch := &child{name: o.name, done: make(chan struct{})}
+	ch := &child{name: o.name, done: make(chan struct{}), onReaped: o.reaped}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
@@ -101,17 +101,29 @@ func spawn(o spawnOptions) (*child, error) {
 	}
 	ch.cmd = cmd
 	err = startOnSpawner(cmd)
+	if err == nil {
+		// Set after the fork, off the path from Start to the child
+		// running; the child's end is set through our copy of it.
+		setSockBuf(parentFD)
+		setSockBuf(childFD)
+	}
 	// Only the child may hold its end, so that its death is our EOF.
 	childEnd.Close()
 	if err != nil {
 		syscall.Close(parentFD)
 		return nil, fmt.Errorf("mp: starting child process: %w", err)
 	}
-	// The connection is set up while the child starts, which takes far
-	// longer.
-	ch.conn = newConn(os.NewFile(uintptr(parentFD), "mp-parent"), 0)
 	ch.pid = cmd.Process.Pid
 	go ch.reap()
+	// The connection is set up while the child starts, which takes far
+	// longer.
+	parentEnd, err := pollableEnd(parentFD, "mp-parent")
+	if err != nil {
+		ch.signal(sigKill)
+		<-ch.done
+		return nil, fmt.Errorf("mp: socketpair: %w", err)
+	}
+	ch.conn = newConn(parentEnd, 0)
 	if o.first != nil {
 		// Sent before the handshake: the request waits in the socket
 		// while the child starts, which saves a round trip.
@@ -214,6 +226,9 @@ func (ch *child) reap() {
 	ch.exitCode = exitCode(ch.cmd.ProcessState)
 	releaseSpawner()
 	close(ch.done)
+	if ch.onReaped != nil {
+		ch.onReaped()
+	}
 }
 
 func exitCode(ps *os.ProcessState) int {
@@ -255,35 +270,23 @@ func (ch *child) signal(sig signalKind) error {
 // failure to set it only costs speed.
 const sockBuf = 4 << 20
 
-// spawnSockets returns the two ends of a new AF_UNIX stream socket pair,
-// both close-on-exec (the child's end is passed explicitly). The parent's
-// end is non-blocking, for the runtime's poller; the child's end stays
-// blocking and out of this process's poller, since this process only
-// passes it on (the child makes it non-blocking for its own poller).
-// They are bare descriptors, so that the parent's end enters the poller
-// only after the fork, off the path from Start to the child running.
-func spawnSockets() (parentFD, childFD int, err error) {
-	// Holding ForkLock keeps another goroutine's fork from inheriting
-	// the descriptors before they are marked close-on-exec.
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
+// pollableEnd makes the parent's end of a child's socket pair
+// non-blocking, so that the runtime's poller serves it, and wraps it in a
+// file. It runs after the fork, off the path from Start to the child
+// running. (A child moves its end to the poller only when it needs to:
+// see childStream.)
+func pollableEnd(fd int, name string) (*os.File, error) {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, err
 	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		return -1, -1, fmt.Errorf("mp: socketpair: %w", err)
-	}
-	if err := syscall.SetNonblock(fds[0], true); err != nil {
-		syscall.Close(fds[0])
-		syscall.Close(fds[1])
-		return -1, -1, fmt.Errorf("mp: socketpair: %w", err)
-	}
-	for _, fd := range fds {
-		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, sockBuf)
-	}
-	return fds[0], fds[1], nil
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// setSockBuf asks for sockBuf bytes of send buffer on fd; failure only
+// costs speed.
+func setSockBuf(fd int) {
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, sockBuf)
 }
 
 // The spawner is one goroutine locked to its OS thread for its whole life,
@@ -386,17 +389,7 @@ func runChildIfAsked() {
 	// The connection must not leak into processes this child starts:
 	// they would keep it open after this child died.
 	syscall.CloseOnExec(childFD)
-	// Non-blocking before NewFile, so that the runtime's poller serves
-	// it. A blocking socket would spare a Process child the poller's
-	// set-up (about 20 µs), but a pool worker's reader, blocked in read
-	// on its own thread, then needs the scheduler to hand it a processor
-	// for every request, which more than doubled the round trip of
-	// ProcessPoolApplyAsync/pipeline=1.
-	if err := syscall.SetNonblock(childFD, true); err != nil {
-		fmt.Fprintf(os.Stderr, "mp: child cannot use its connection to the parent: %v\n", err)
-		os.Exit(70)
-	}
-	c := newConn(os.NewFile(childFD, "mp-parent"), 0)
+	c := newConn(&childStream{fd: childFD}, 0)
 	// Written directly rather than through c.w, whose goroutine would
 	// have to be scheduled first: nothing else writes yet.
 	if _, err := c.nc.Write(wire.AppendFrame(nil, &wire.Frame{Kind: kindHello, Header: []byte(token)})); err != nil {
@@ -405,6 +398,92 @@ func runChildIfAsked() {
 	parentConn = c
 	serveChild(c, worker)
 }
+
+// childStream is a child's end of its connection to the parent. It starts
+// as the blocking descriptor the parent passed, used with plain system
+// calls, and moves to the runtime's poller for good when the connection
+// starts serving (usePoller).
+//
+// A pool worker serves at once. A Process child reads its run request
+// and, on Linux, serves only once its task uses a queue: until then the
+// parent sends it nothing, and on Linux the parent-death signal, not the
+// connection's end, is what ends it when the parent dies. A task that uses
+// no queue so runs without the poller's set-up and without a reader
+// goroutine and its thread, which takes about 2% off starting a process
+// (BenchmarkProcessStartSmallProgram, 12 runs alternated with a build
+// that serves at once: medians 1.426 and 1.451 times a minimal exec).
+// Blocking reads for good would do the same, but a reader blocked in read
+// on its own thread needs the scheduler to hand it a processor for every
+// frame, which more than doubled the round trip of
+// ProcessPoolApplyAsync/pipeline=1.
+type childStream struct {
+	fd   int
+	once sync.Once
+	f    atomic.Pointer[os.File] // set by usePoller
+}
+
+func (s *childStream) usePoller() {
+	s.once.Do(func() {
+		// Should this fail, the file serves blocking, which is slower
+		// but correct.
+		_ = syscall.SetNonblock(s.fd, true)
+		s.f.Store(os.NewFile(uintptr(s.fd), "mp-parent"))
+	})
+}
+
+// file returns the poller's file, moving to it first if need be.
+func (s *childStream) file() *os.File {
+	s.usePoller()
+	return s.f.Load()
+}
+
+func (s *childStream) Read(b []byte) (int, error) {
+	if f := s.f.Load(); f != nil {
+		return f.Read(b)
+	}
+	// Before usePoller only the main goroutine reads (the run request),
+	// and nothing moves the descriptor to the poller while it does.
+	for {
+		n, err := syscall.Read(s.fd, b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (s *childStream) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		f := s.f.Load()
+		if f != nil {
+			n, err := f.Write(b[written:])
+			return written + n, err
+		}
+		n, err := syscall.Write(s.fd, b[written:])
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			// Another goroutine moved the descriptor to the poller
+			// while this write was under way: go on through it.
+			s.usePoller()
+		case err != nil:
+			return written, err
+		default:
+			written += n
+		}
+	}
+	return written, nil
+}
+
+func (s *childStream) Close() error                       { return s.file().Close() }
+func (s *childStream) SetReadDeadline(t time.Time) error  { return s.file().SetReadDeadline(t) }
+func (s *childStream) SetWriteDeadline(t time.Time) error { return s.file().SetWriteDeadline(t) }
 
 // serveChild serves the parent on c and never returns. Run requests are
 // queued and run one at a time in arrival order, so a parent may pipeline
@@ -453,7 +532,9 @@ func serveChild(c *conn, worker bool) {
 			}
 		}
 	}
-	c.serve()
+	if worker || !parentDeathSignal {
+		c.serve()
+	}
 	for {
 		<-ready
 		for {

@@ -780,6 +780,9 @@ type proxyIface interface {
 }
 
 func proxyFor[T any](cn *conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
+	// A Process child's connection may not serve yet (see childStream):
+	// a proxy needs the owner's replies and notifications.
+	cn.serve()
 	proxies.mu.Lock()
 	defer proxies.mu.Unlock()
 	if p, ok := proxies.byID[id].(*xproxy[T]); ok {
