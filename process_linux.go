@@ -57,8 +57,8 @@ const (
 )
 
 // waitPidfd waits in the poller until the child pid has exited, without
-// reaping it. It reports false, having waited for nothing, when it cannot
-// open a pidfd for pid.
+// reaping it. It reports false, when the kernel cannot open a pidfd for
+// pid or wait on one, and the child may then still be running.
 func waitPidfd(pid int) bool {
 	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
 	if errno != 0 {
@@ -76,6 +76,7 @@ func waitPidfd(pid int) bool {
 	}
 	// A pidfd polls readable once its process has exited; until then
 	// the check below reports false, and rc.Read waits for that.
+	var failed syscall.Errno
 	err = rc.Read(func(fd uintptr) bool {
 		for {
 			// The kernel sets si_signo to SIGCHLD when the child is
@@ -86,10 +87,13 @@ func waitPidfd(pid int) bool {
 			case errno == syscall.EINTR:
 				continue
 			case errno != 0:
-				return true // nothing to wait for; reaping will tell
+				// Linux 5.3 has pidfd_open but not waitid on a pidfd
+				// (EINVAL); the caller then waits the old way.
+				failed = errno
+				return true
 			}
 			return siginfo != [16]uint64{}
 		}
 	})
-	return err == nil
+	return err == nil && failed == 0
 }
