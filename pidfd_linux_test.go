@@ -17,6 +17,8 @@ func TestWaitPidfd(t *testing.T) {
 	assert.False(t, waitPidfd(os.Getppid()), "not our child")
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// Under -race the child would otherwise pause a second at exit.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	require.NoError(t, cmd.Start())
 	assert.True(t, waitPidfd(cmd.Process.Pid))
 	require.NoError(t, cmd.Wait(), "waitPidfd left the child to be reaped")
