@@ -473,7 +473,8 @@ func TestProcessChildServesLazily(t *testing.T) {
 // grow the main goroutine's stack.
 func TestStackStartRunsFirst(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	// GORACE spares it the race runtime's pause at exit under -race.
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", "GORACE=atexit_sleep_ms=0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	order := map[string]int{}
