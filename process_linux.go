@@ -3,7 +3,8 @@ package mp
 import (
 	"os"
 	"syscall"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // parentDeathSignal reports whether a child dies by the kernel's hand when
@@ -28,7 +29,7 @@ func socketPair() (int, int, error) {
 }
 
 // blockUntilWaitable waits until the child pid has exited, without
-// reaping it. Where the kernel has pidfds (Linux 5.3 and later) it waits
+// reaping it. Where the kernel has pidfds (Linux 5.4 and later) it waits
 // in the runtime's poller, so that a child being waited for holds no
 // thread, and the goroutine that reaps it wakes on whichever thread the
 // poller runs on, as Join's goroutine does: about 3% off starting a
@@ -39,36 +40,27 @@ func blockUntilWaitable(pid int) {
 	if waitPidfd(pid) {
 		return
 	}
-	var siginfo [16]uint64 // a siginfo_t is 128 bytes
+	var info unix.Siginfo
 	for {
-		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&siginfo)), syscall.WEXITED|wNOWAIT, 0, 0)
-		if errno != syscall.EINTR {
+		if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
 			return
 		}
 	}
 }
 
-// The waitid arguments the syscall package lacks.
-const (
-	pPID         = 1
-	pPIDFD       = 3
-	wNOWAIT      = 0x1000000
-	sysPidfdOpen = 434 // the same number on every Linux architecture
-)
-
 // waitPidfd waits in the poller until the child pid has exited, without
-// reaping it. It reports false, when the kernel cannot open a pidfd for
+// reaping it. It reports false when the kernel cannot open a pidfd for
 // pid or wait on one, and the child may then still be running.
 func waitPidfd(pid int) bool {
-	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
-	if errno != 0 {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
 		return false
 	}
-	if err := syscall.SetNonblock(int(fd), true); err != nil {
-		syscall.Close(int(fd))
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
 		return false
 	}
-	f := os.NewFile(fd, "mp-pidfd")
+	f := os.NewFile(uintptr(fd), "mp-pidfd")
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -76,24 +68,24 @@ func waitPidfd(pid int) bool {
 	}
 	// A pidfd polls readable once its process has exited; until then
 	// the check below reports false, and rc.Read waits for that.
-	var failed syscall.Errno
+	var failed error
 	err = rc.Read(func(fd uintptr) bool {
 		for {
-			// The kernel sets si_signo to SIGCHLD when the child is
-			// waitable and writes only zeros otherwise.
-			var siginfo [16]uint64
-			_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPIDFD, fd, uintptr(unsafe.Pointer(&siginfo)), syscall.WEXITED|syscall.WNOHANG|wNOWAIT, 0, 0)
+			// The kernel sets Signo to SIGCHLD when the child is waitable
+			// and leaves it 0 otherwise.
+			var info unix.Siginfo
+			err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 			switch {
-			case errno == syscall.EINTR:
+			case err == unix.EINTR:
 				continue
-			case errno != 0:
+			case err != nil:
 				// Linux 5.3 has pidfd_open but not waitid on a pidfd
 				// (EINVAL); the caller then waits the old way.
-				failed = errno
+				failed = err
 				return true
 			}
-			return siginfo != [16]uint64{}
+			return info.Signo != 0
 		}
 	})
-	return err == nil && failed == 0
+	return err == nil && failed == nil
 }
