@@ -31,11 +31,12 @@ func socketPair() (int, int, error) {
 // blockUntilWaitable waits until the child pid has exited, without
 // reaping it. Where the kernel has pidfds (Linux 5.4 and later) it waits
 // in the runtime's poller, so that a child being waited for holds no
-// thread, and the goroutine that reaps it wakes on whichever thread the
-// poller runs on, as Join's goroutine does: about 3% off starting a
-// process (BenchmarkProcessStartSmallProgram, 10 runs alternated with
-// the blocking wait: medians 1.401 and 1.441 times a minimal exec).
-// Elsewhere it blocks its thread in waitid, as os/exec does internally.
+// thread: a program running a hundred children does not keep a hundred
+// threads blocked in waitid. Starting a process takes as long either way
+// (BenchmarkProcessStartSmallProgram's program built with -trimpath, 40
+// runs of 20 alternated: 1.412 and 1.418, then 1.422 and 1.412 times a
+// minimal exec). Elsewhere it blocks its thread in waitid, as os/exec
+// does internally.
 func blockUntilWaitable(pid int) {
 	if waitPidfd(pid) {
 		return

@@ -409,9 +409,10 @@ func runChildIfAsked() {
 // parent sends it nothing, and on Linux the parent-death signal, not the
 // connection's end, is what ends it when the parent dies. A task that uses
 // no queue so runs without the poller's set-up and without a reader
-// goroutine and its thread, which takes about 2% off starting a process
-// (BenchmarkProcessStartSmallProgram, 12 runs alternated with a build
-// that serves at once: medians 1.426 and 1.451 times a minimal exec).
+// goroutine and its thread. With internal/stackstart this took starting a
+// process from 1.50 to 1.43 times a minimal exec (the program of
+// BenchmarkProcessStartSmallProgram built with -trimpath, runs of 20
+// alternated with the build before); each alone is within the noise.
 // Blocking reads for good would do the same, but a reader blocked in read
 // on its own thread needs the scheduler to hand it a processor for every
 // frame, which more than doubled the round trip of
