@@ -489,8 +489,9 @@ func (s *childStream) SetWriteDeadline(t time.Time) error { return s.file().SetW
 // serveChild serves the parent on c and never returns. Run requests are
 // queued and run one at a time in arrival order, so a parent may pipeline
 // them. A Process child (worker false) exits 0 once it has delivered its
-// one reply; a worker serves until the parent closes the connection. In
-// both, losing the connection — the parent closed it, died, or sent
+// one reply; a worker serves until the parent closes the connection.
+// Once the connection serves (at once in a worker; see childStream for a
+// Process child), losing it — the parent closed it, died, or sent
 // garbage — ends the process at once: the connection is the child's
 // lifeline. It then exits 0 when no task was running and 1 otherwise.
 func serveChild(c *conn, worker bool) {

@@ -38,7 +38,9 @@ import (
 //
 // In a child the task's ctx is cancelled when the parent withdraws the
 // request (a process pool's deadline) or the connection to the parent is
-// lost; in the latter case the child also exits at once.
+// lost; in the latter case the child also exits at once. On Linux a
+// [Process] child whose task uses no queue does not watch its connection:
+// the parent-death signal ends it when the parent dies.
 func Register[A, R any](f Func[A, R]) Func[A, R] {
 	if f == nil {
 		panic("mp: Register of a nil function")
