@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"runtime/debug"
 	"sync"
 )
 
@@ -80,8 +81,43 @@ func kindOf(t reflect.Type) codecKind {
 type codec[T any] struct {
 	kind codecKind
 	typ  reflect.Type
+	// role says what the values are ("the result"), for the error of a
+	// panic in their marshalling methods; empty for any value.
+	role string
 }
 
+// as returns c for values that play role, such as "the argument".
+func (c codec[T]) as(role string) codec[T] {
+	c.role = role
+	return c
+}
+
+// The roles of the values a task's codecs carry.
+const (
+	roleArg     = "the argument"
+	roleResult  = "the result"
+	roleArgs    = "the arguments"
+	roleResults = "the results"
+)
+
+// recoverHook is deferred around code that runs the user's marshalling
+// methods (GobEncode, MarshalBinary, UnmarshalText, ...). Their panic must
+// fail the one value they were called for, not the process: in a parent
+// they run on mp's own goroutines, where nobody else could recover it, and
+// in a child the panic would end the process with exit status 2 and the
+// parent would learn nothing of it. It becomes a *PanicError that says
+// what was under way, returned through *err.
+func recoverHook(err *error, op string, typ reflect.Type, role string) {
+	if v := recover(); v != nil {
+		what := typ.String()
+		if role != "" {
+			what = role + " (" + what + ")"
+		}
+		*err = &PanicError{Value: v, Stack: debug.Stack(), during: op + " " + what}
+	}
+}
+
+// codecFor returns the codec of T.
 func codecFor[T any]() codec[T] {
 	t := reflect.TypeFor[T]()
 	if k, ok := codecKinds.Load(t); ok {
@@ -108,32 +144,7 @@ func (c codec[T]) encodeOn(cn *conn, v T) ([]byte, error) {
 	case codecEmpty:
 		return nil, nil
 	case codecGob:
-		if cn != nil && c.typ.Kind() != reflect.Interface {
-			if gt := streamType(c.typ); gt != nil {
-				if err := cn.defineGob(gt); err != nil {
-					return nil, err
-				}
-				b, err := gt.encode(reflect.ValueOf(v))
-				if err != nil {
-					return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
-				}
-				return b, nil
-			}
-		}
-		buf := bytes.NewBuffer([]byte{gobFresh})
-		enc := gob.NewEncoder(buf)
-		var err error
-		if c.typ.Kind() == reflect.Interface {
-			// gob sends an interface value only through a pointer to it;
-			// the concrete type must be gob.Register'ed.
-			err = enc.EncodeValue(reflect.ValueOf(&v).Elem())
-		} else {
-			err = enc.Encode(v)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
-		}
-		return buf.Bytes(), nil
+		return c.encodeGob(cn, v)
 	}
 	rv := reflect.ValueOf(v)
 	switch c.kind {
@@ -155,6 +166,37 @@ func (c codec[T]) encodeOn(cn *conn, v T) ([]byte, error) {
 	}
 }
 
+// encodeGob is encodeOn for a gob value: the only kind whose encoding
+// runs methods of the user's.
+func (c codec[T]) encodeGob(cn *conn, v T) (_ []byte, err error) {
+	defer recoverHook(&err, "encoding", c.typ, c.role)
+	if cn != nil && c.typ.Kind() != reflect.Interface {
+		if gt := streamType(c.typ); gt != nil {
+			if err := cn.defineGob(gt); err != nil {
+				return nil, err
+			}
+			b, err := gt.encode(reflect.ValueOf(v))
+			if err != nil {
+				return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
+			}
+			return b, nil
+		}
+	}
+	buf := bytes.NewBuffer([]byte{gobFresh})
+	enc := gob.NewEncoder(buf)
+	if c.typ.Kind() == reflect.Interface {
+		// gob sends an interface value only through a pointer to it;
+		// the concrete type must be gob.Register'ed.
+		err = enc.EncodeValue(reflect.ValueOf(&v).Elem())
+	} else {
+		err = enc.Encode(v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
+	}
+	return buf.Bytes(), nil
+}
+
 // decode is the inverse of encode. It may keep b: a decoded byte slice is
 // b itself.
 func (c codec[T]) decode(b []byte) (T, error) { return c.decodeOn(nil, b) }
@@ -170,18 +212,12 @@ func (c codec[T]) decodeOn(cn *conn, b []byte) (T, error) {
 	switch c.kind {
 	case codecEmpty:
 	case codecGob:
-		var err error
-		switch {
-		case len(b) > 0 && b[0] == gobFresh:
-			err = gob.NewDecoder(bytes.NewReader(b[1:])).DecodeValue(rv)
-		case len(b) > 0 && b[0] == gobStreamed && cn != nil:
-			err = cn.decodeStreamed(b[1:], rv.Addr())
-		default:
+		if len(b) == 0 || (b[0] != gobFresh && (b[0] != gobStreamed || cn == nil)) {
 			return bad()
 		}
-		if err != nil {
+		if err := c.decodeGob(cn, b, rv); err != nil {
 			var zero T
-			return zero, fmt.Errorf("mp: cannot decode %v: %w", c.typ, err)
+			return zero, err
 		}
 	case codecBytes:
 		// As with gob, an empty slice arrives as nil.
@@ -216,6 +252,32 @@ func (c codec[T]) decodeOn(cn *conn, b []byte) (T, error) {
 	return v, nil
 }
 
+// decodeGob is decodeOn for a gob payload, into rv: the only kind whose
+// decoding runs methods of the user's.
+func (c codec[T]) decodeGob(cn *conn, b []byte, rv reflect.Value) (err error) {
+	defer recoverHook(&err, "decoding", c.typ, c.role)
+	if b[0] == gobFresh {
+		err = gob.NewDecoder(bytes.NewReader(b[1:])).DecodeValue(rv)
+	} else {
+		err = cn.decodeStreamed(b[1:], rv.Addr())
+	}
+	if err != nil {
+		return fmt.Errorf("mp: cannot decode %v: %w", c.typ, err)
+	}
+	return nil
+}
+
+// unencodable is the error of a task's result, what, that could not be
+// encoded in a child. A panic in the result's own methods stays the
+// *PanicError, which says already what was encoded, so that it crosses to
+// the parent as a panic.
+func unencodable(what string, err error) error {
+	if _, ok := err.(*PanicError); ok {
+		return err
+	}
+	return fmt.Errorf("mp: %s: %w", what, err)
+}
+
 // sentinels are errors whose identity survives the crossing, so that
 // errors.Is(err, mp.ErrClosed) or errors.Is(err, context.Canceled) holds in
 // the parent for an error returned in a child.
@@ -229,6 +291,7 @@ type wireError struct {
 	Msg      string
 	Panic    bool
 	Stack    []byte
+	During   string // what was under way when the panic came, if not the task
 	Sentinel int    // 1 + index in sentinels of the first one in the chain, or 0
 	Typed    []byte // gob of typedError for the first gob-registered error in the chain
 }
@@ -248,10 +311,12 @@ func sentinelIndex(e error) int {
 type typedError struct{ E error }
 
 func encodeError(err error) []byte {
-	w := wireError{Msg: err.Error()}
+	// fmt rather than err.Error(): fmt recovers a panic in the user's
+	// Error method, which would otherwise end the child.
+	w := wireError{Msg: fmt.Sprint(err)}
 	if pe, ok := err.(*PanicError); ok {
 		// The panic value crosses as its text, as DESIGN promises.
-		w = wireError{Panic: true, Msg: fmt.Sprint(pe.Value), Stack: pe.Stack}
+		w = wireError{Panic: true, Msg: fmt.Sprint(pe.Value), Stack: pe.Stack, During: pe.during}
 		err = nil
 	}
 	// Walk the whole error tree (errors.Join and %w with several
@@ -269,11 +334,8 @@ func encodeError(err error) []byte {
 				w.Sentinel = i
 			}
 		} else if w.Typed == nil {
-			var buf bytes.Buffer
-			// Unregistered concrete types fail here; that error is the
-			// signal to fall back to the message alone.
-			if gob.NewEncoder(&buf).Encode(typedError{e}) == nil {
-				w.Typed = buf.Bytes()
+			if b := encodeTyped(e); b != nil {
+				w.Typed = b
 				continue
 			}
 		}
@@ -290,9 +352,42 @@ func encodeError(err error) []byte {
 	if gob.NewEncoder(&buf).Encode(&w) != nil {
 		// Only the message and stack are left; they always encode.
 		buf.Reset()
-		_ = gob.NewEncoder(&buf).Encode(&wireError{Msg: w.Msg, Panic: w.Panic, Stack: w.Stack})
+		_ = gob.NewEncoder(&buf).Encode(&wireError{Msg: w.Msg, Panic: w.Panic, Stack: w.Stack, During: w.During})
 	}
 	return buf.Bytes()
+}
+
+// encodeTyped returns the gob of typedError{e}, or nil if e's concrete type
+// cannot cross: it is not gob-registered (gob's error is the signal to fall
+// back to the message alone), or its own GobEncode failed or panicked.
+func encodeTyped(e error) (b []byte) {
+	defer func() {
+		if recover() != nil {
+			b = nil
+		}
+	}()
+	var buf bytes.Buffer
+	if gob.NewEncoder(&buf).Encode(typedError{e}) != nil {
+		return nil
+	}
+	return buf.Bytes()
+}
+
+// decodeTyped rebuilds the error that encodeTyped sent, and returns its
+// message with it, or nil if it cannot be rebuilt. The error's own methods
+// (GobDecode, Error) run here, on the parent's connection reader, so a
+// panic in them must lose only the error's type, never the process.
+func decodeTyped(b []byte) (msg string, e error) {
+	defer func() {
+		if recover() != nil {
+			msg, e = "", nil
+		}
+	}()
+	var te typedError
+	if gob.NewDecoder(bytes.NewReader(b)).Decode(&te) != nil || te.E == nil {
+		return "", nil
+	}
+	return te.E.Error(), te.E
 }
 
 func decodeError(b []byte) error {
@@ -300,30 +395,29 @@ func decodeError(b []byte) error {
 	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&w); err != nil {
 		return fmt.Errorf("mp: cannot decode an error from the child: %w", err)
 	}
+	if w.Panic {
+		return &PanicError{Value: w.Msg, Stack: w.Stack, during: w.During}
+	}
 	var typed, sentinel error
+	var typedMsg string
 	if w.Typed != nil {
-		var te typedError
-		if gob.NewDecoder(bytes.NewReader(w.Typed)).Decode(&te) == nil {
-			typed = te.E
-		}
+		typedMsg, typed = decodeTyped(w.Typed)
 	}
 	if w.Sentinel > 0 && w.Sentinel <= len(sentinels) {
 		sentinel = sentinels[w.Sentinel-1]
 	}
 	var inner error
+	innerMsg := typedMsg
 	switch {
 	case typed == nil && sentinel == nil:
 	case typed != nil && sentinel == nil:
 		inner = typed
 	case typed == nil:
-		inner = sentinel
+		inner, innerMsg = sentinel, sentinel.Error()
 	default:
-		inner = &remoteError{msg: typed.Error(), causes: []error{typed, sentinel}}
+		inner = &remoteError{msg: typedMsg, causes: []error{typed, sentinel}}
 	}
-	if w.Panic {
-		return &PanicError{Value: w.Msg, Stack: w.Stack}
-	}
-	if inner != nil && inner.Error() == w.Msg {
+	if inner != nil && innerMsg == w.Msg {
 		return inner
 	}
 	return &remoteError{msg: w.Msg, causes: []error{inner}}

@@ -168,11 +168,11 @@ type Process[R any] struct {
 // process when started. f must have been registered with [Register]; if it
 // was not, or arg cannot be encoded, [Process.Start] returns the error.
 func NewProcess[A, R any](f Func[A, R], arg A) *Process[R] {
-	p := &Process[R]{done: make(chan struct{}), decode: codecFor[R]().decodeOn}
+	p := &Process[R]{done: make(chan struct{}), decode: codecFor[R]().as(roleResult).decodeOn}
 	p.pending.Store(3)
 	p.task, p.prepErr = registered(f)
 	if p.prepErr == nil {
-		p.arg, p.prepErr = codecFor[A]().encode(arg)
+		p.arg, p.prepErr = codecFor[A]().as(roleArg).encode(arg)
 	}
 	if size := (&wire.Frame{Header: []byte(" " + serviceRun + p.taskName()), Raw: p.arg}).Size(); p.prepErr == nil && size > wire.DefaultMaxFrame {
 		// Refused here rather than after the child has started.
@@ -250,11 +250,7 @@ func (p *Process[R]) arrive() {
 	}
 	ch := p.ch
 	if errors.Is(p.err, errLost) {
-		if perr := ch.protocolErr(); perr != nil {
-			p.err = perr
-		} else {
-			p.err = ch.exitError()
-		}
+		p.err = ch.endError()
 	}
 	p.exitCode = ch.exitCode
 	close(p.done)
@@ -412,10 +408,11 @@ type outgoing struct {
 
 // child is a started child process, seen from its parent.
 type child struct {
-	pid  int
-	name string
-	conn *conn
-	cmd  *exec.Cmd
+	pid    int
+	name   string
+	worker bool // spawnOptions.worker
+	conn   *conn
+	cmd    *exec.Cmd
 
 	// first is the call of spawnOptions.first.
 	first *call
@@ -427,7 +424,7 @@ type child struct {
 
 	mu       sync.Mutex
 	reaped   bool  // under mu: no more signals, the pid may be reused
-	protoErr error // under mu: the child broke the protocol and was killed
+	protoErr error // under mu: the child broke the protocol and is being killed
 }
 
 // parentHooks run for every child, before its connection serves; other
@@ -467,16 +464,25 @@ func (ch *child) await(cl *call) (message, error) {
 	return cl.reply, cl.err
 }
 
-// protocolErr reports whether the child was dropped for a bad frame.
-func (ch *child) protocolErr() error {
+// endError says why the child ended without replying, as far as the
+// parent saw it; call it once done is closed. The protocol error counts
+// only if the kill it brought about is what ended the child: a child that
+// exited, or died of another signal, before the kill reached it is
+// reported as having done that, so that the message never claims a kill
+// that did not happen.
+func (ch *child) endError() error {
 	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	return ch.protoErr
+	perr := ch.protoErr
+	ch.mu.Unlock()
+	if perr != nil && ch.exitCode == -9 { // SIGKILL
+		return perr
+	}
+	return ch.exitError()
 }
 
 // exitError describes how the child ended; call it once done is closed.
 func (ch *child) exitError() *ExitError {
-	e := &ExitError{Pid: ch.pid, ExitCode: ch.exitCode}
+	e := &ExitError{Pid: ch.pid, ExitCode: ch.exitCode, worker: ch.worker}
 	if ch.tail != nil {
 		e.Stderr = ch.tail.bytes()
 	}

@@ -434,7 +434,7 @@ func TestProcessMalformedFrameDropsChild(t *testing.T) {
 			p := mp.NewProcess(mp.BadFrame, kind)
 			require.NoError(t, p.Start())
 			err := p.Join(t.Context())
-			require.ErrorContains(t, err, "broke the protocol")
+			require.ErrorContains(t, err, "frame and was killed")
 			assert.ErrorContains(t, err, strconv.Itoa(p.Pid()))
 			code, _ := p.ExitCode()
 			assert.Equal(t, -9, code)

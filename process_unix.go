@@ -72,7 +72,7 @@ func spawn(o spawnOptions) (*child, error) {
 		mode = "worker"
 	}
 
-	ch := &child{name: o.name, done: make(chan struct{}), onReaped: o.reaped}
+	ch := &child{name: o.name, worker: o.worker, done: make(chan struct{}), onReaped: o.reaped}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
@@ -144,12 +144,19 @@ func spawn(o spawnOptions) (*child, error) {
 	ch.conn.onBreak = func(cause error) {
 		// A child that sends a malformed or oversized frame is dropped:
 		// it is killed, and its owner reports the protocol error.
-		if errors.Is(cause, wire.ErrMalformed) || errors.Is(cause, wire.ErrTooLarge) {
-			ch.mu.Lock()
-			ch.protoErr = fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, cause)
-			ch.mu.Unlock()
-			ch.signal(sigKill)
+		var what string
+		switch {
+		case errors.Is(cause, wire.ErrMalformed):
+			what = "a malformed"
+		case errors.Is(cause, wire.ErrTooLarge):
+			what = "an oversized"
+		default:
+			return
 		}
+		ch.mu.Lock()
+		ch.protoErr = fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause)
+		ch.mu.Unlock()
+		ch.signal(sigKill)
 	}
 	for _, hook := range parentHooks {
 		hook(ch)

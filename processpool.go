@@ -140,7 +140,7 @@ func Initializer[A any](f Func[A, struct{}], arg A) Option {
 	e, err := registered(f)
 	var raw []byte
 	if err == nil {
-		raw, err = codecFor[A]().encode(arg)
+		raw, err = codecFor[A]().as("the initializer's argument").encode(arg)
 	}
 	if err != nil {
 		err = fmt.Errorf("mp: process pool initializer: %w", err)
@@ -589,10 +589,7 @@ func (w *procWorker) died() {
 	<-ch.done
 	ch.conn.close()
 	w.grace.Stop()
-	exit := error(ch.exitError())
-	if perr := ch.protocolErr(); perr != nil {
-		exit = perr
-	}
+	exit := ch.endError()
 	var redo []remoteUnit
 	running := true
 	for _, h := range w.pending {
@@ -739,7 +736,7 @@ func applyRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *A
 	e, err := registered(f)
 	var raw []byte
 	if err == nil {
-		raw, err = codecFor[A]().encode(arg)
+		raw, err = codecFor[A]().as(roleArg).encode(arg)
 	}
 	if err != nil {
 		j.fail(p, err)
@@ -769,7 +766,7 @@ func (j *remoteApply[A, R]) request(*conn, []byte) (message, context.Context, er
 func (j *remoteApply[A, R]) complete(_ *Pool, c *conn, reply message, err error) bool {
 	var v R
 	if err == nil {
-		v, err = codecFor[R]().decodeOn(c, reply.raw)
+		v, err = codecFor[R]().as(roleResult).decodeOn(c, reply.raw)
 	}
 	j.finish(v, err)
 	return err != nil
@@ -809,7 +806,7 @@ func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, 
 	if err != nil {
 		return nil, err
 	}
-	r := &remoteMap[A, R]{header: []byte(e.name + batchMark), args: newBatchCodec[A](), res: newBatchCodec[R]()}
+	r := &remoteMap[A, R]{header: []byte(e.name + batchMark), args: newBatchCodec[A]().as(roleArgs), res: newBatchCodec[R]().as(roleResults)}
 	chunks := make([]remoteChunk[A, R], n)
 	return runMap(ctx, p, f, items, size, n, func(m *mapState[A, R], i, lo, hi int) unit {
 		chunks[i] = remoteChunk[A, R]{m: m, lo: lo, hi: hi, r: r}
@@ -848,13 +845,13 @@ func (c *remoteChunk[A, R]) fail(_ *Pool, err error) {
 
 // request and complete make an item of MapSeq a remote unit.
 func (j *seqSlot[A, R]) request(c *conn, _ []byte) (message, context.Context, error) {
-	raw, err := codecFor[A]().encodeOn(c, j.arg)
+	raw, err := codecFor[A]().as(roleArg).encodeOn(c, j.arg)
 	return message{header: j.s.header, raw: raw}, j.s.ctx, err
 }
 
 func (j *seqSlot[A, R]) complete(_ *Pool, c *conn, reply message, err error) bool {
 	if err == nil {
-		j.val, err = codecFor[R]().decodeOn(c, reply.raw)
+		j.val, err = codecFor[R]().as(roleResult).decodeOn(c, reply.raw)
 	}
 	j.err = err
 	j.s.ended <- j.i
@@ -872,6 +869,11 @@ type batchCodec[T any] struct {
 
 func newBatchCodec[T any]() batchCodec[T] {
 	return batchCodec[T]{item: codecFor[T](), slice: codecFor[[]T]()}
+}
+
+// as returns bc for values that play role, as codec.as does.
+func (bc batchCodec[T]) as(role string) batchCodec[T] {
+	return batchCodec[T]{item: bc.item.as(role), slice: bc.slice.as(role)}
 }
 
 // encode appends the batch vs to buf, unless it goes through gob.
@@ -989,7 +991,7 @@ func (bc batchCodec[T]) decodeInto(c *conn, b []byte, out []T) error {
 // the arguments, run the task on each in turn until one fails or ctx is
 // done, and encode the results.
 func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
-	ac, rc := newBatchCodec[A](), newBatchCodec[R]()
+	ac, rc := newBatchCodec[A]().as(roleArgs+" of "+name), newBatchCodec[R]().as(roleResults+" of "+name)
 	return func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
 		items, err := ac.decode(c, arg)
 		if err != nil {
@@ -1006,7 +1008,7 @@ func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, 
 		}
 		b, err := rc.encode(c, nil, out)
 		if err != nil {
-			return nil, fmt.Errorf("mp: results of %s: %w", name, err)
+			return nil, unencodable("results of "+name, err)
 		}
 		return b, nil
 	}

@@ -51,7 +51,7 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 	pc := reflect.ValueOf(f).Pointer()
 	name := funcName(pc)
 	key := name + " " + reflect.TypeOf(f).String()
-	argCodec, resCodec := codecFor[A](), codecFor[R]()
+	argCodec, resCodec := codecFor[A]().as(roleArg+" of "+name), codecFor[R]().as(roleResult+" of "+name)
 	e := &entry{
 		name:     key,
 		fv:       funcValue(f),
@@ -67,7 +67,7 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 			}
 			b, err := resCodec.encodeOn(c, r)
 			if err != nil {
-				return nil, fmt.Errorf("mp: result of %s: %w", name, err)
+				return nil, unencodable("result of "+name, err)
 			}
 			return b, nil
 		},

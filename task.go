@@ -58,10 +58,20 @@ type PanicError struct {
 	// Stack is the stack of the goroutine that panicked, as
 	// [runtime/debug.Stack] formats it.
 	Stack []byte
+
+	// during says what mp was doing, when the panic came not from the
+	// task itself but from a method of the user's that mp called:
+	// "decoding the result (pkg.T)" for a GobDecode that panicked.
+	during string
 }
 
-// Error returns the panic value and the stack trace.
+// Error returns the panic value and the stack trace, and what was under
+// way when the panic did not come from the task itself, such as the
+// decoding of its result.
 func (e *PanicError) Error() string {
+	if e.during != "" {
+		return fmt.Sprintf("mp: panic while %s: %v\n\n%s", e.during, e.Value, e.Stack)
+	}
 	return fmt.Sprintf("mp: task panicked: %v\n\n%s", e.Value, e.Stack)
 }
 
@@ -85,15 +95,22 @@ type ExitError struct {
 	// Stderr is the tail of the child's standard error, when it was
 	// captured (see [Process] Stderr).
 	Stderr []byte
+
+	worker bool // the child was a process pool's worker
 }
 
-// Error describes how the child ended.
+// Error describes how the child ended. It says "before replying" even for
+// status 0: the child ended without its result, whatever its status says.
 func (e *ExitError) Error() string {
 	var b strings.Builder
+	b.WriteString("mp: ")
+	if e.worker {
+		b.WriteString("worker ")
+	}
 	if e.ExitCode < 0 {
-		fmt.Fprintf(&b, "mp: process %d killed by signal %d (%s)", e.Pid, -e.ExitCode, signalName(-e.ExitCode))
+		fmt.Fprintf(&b, "process %d killed by signal %d (%s) before replying", e.Pid, -e.ExitCode, signalName(-e.ExitCode))
 	} else {
-		fmt.Fprintf(&b, "mp: process %d exited with status %d", e.Pid, e.ExitCode)
+		fmt.Fprintf(&b, "process %d exited with status %d before replying", e.Pid, e.ExitCode)
 	}
 	if len(e.Stderr) > 0 {
 		fmt.Fprintf(&b, "; stderr tail:\n%s", e.Stderr)

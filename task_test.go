@@ -19,7 +19,7 @@ func TestPanicErrorUnwrap(t *testing.T) {
 }
 
 func TestExitErrorMessage(t *testing.T) {
-	assert.Equal(t, "mp: process 42 exited with status 3", (&mp.ExitError{Pid: 42, ExitCode: 3}).Error())
+	assert.Equal(t, "mp: process 42 exited with status 3 before replying", (&mp.ExitError{Pid: 42, ExitCode: 3}).Error())
 	assert.Contains(t, (&mp.ExitError{Pid: 42, ExitCode: -9}).Error(), "killed by signal 9")
 	assert.Contains(t, (&mp.ExitError{Pid: 1, ExitCode: 1, Stderr: []byte("oops")}).Error(), "oops")
 }
