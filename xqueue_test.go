@@ -459,7 +459,7 @@ func TestQueueBadConsumerDropped(t *testing.T) {
 	bad := startProc(t, mp.BadConsumer, q)
 	err := bad.Join(ctx)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "broke the protocol")
+	assert.Contains(t, err.Error(), "sent a malformed frame and was killed")
 	good := startProc(t, consume, jobs{Q: q, Stop: 2})
 	require.NoError(t, q.Put(ctx, 2))
 	require.NoError(t, q.Join(ctx), "the item the dropped child held went to the other one")
