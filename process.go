@@ -33,6 +33,16 @@ import (
 // recognised by environment variables that Main reads and removes, so the
 // user's flags and environment are what the child's code sees.
 //
+// The environment variables are MP_CHILD_TOKEN, MP_CHILD_NAME and
+// MP_CHILD_MODE, and they alone do not make a child: fd 3 must also be the
+// socket of the mp parent that started the process, which proves itself by
+// a token it writes there before the child starts and, on Linux, by having
+// made the socket. In a process where the variables are set but fd 3 is
+// anything else (closed, a file, a pipe, a socket to another program) —
+// they were copied into a shell or a container's settings, say — Main runs
+// no task: it writes an "mp: ..." message naming the variables to unset to
+// stderr and exits with status 70. The check never waits for fd 3.
+//
 // Main is the Go twin of Python's `if __name__ == "__main__":` guard: a
 // child is a fresh run of the same binary, and package initialisation,
 // including [Register] calls, runs again in it before Main. A program that

@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 
@@ -26,6 +27,21 @@ func socketPair() (int, int, error) {
 		return -1, -1, err
 	}
 	return fds[0], fds[1], nil
+}
+
+// peerIsParent reports whether the socket fd was made by this process's
+// parent. A token read from the environment may have leaked to anyone
+// (a log, a shell's history, a copied container setting); the kernel's
+// record of who made the socket cannot.
+func peerIsParent(fd int) error {
+	cred, err := syscall.GetsockoptUcred(fd, syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	if err != nil {
+		return fmt.Errorf("fd %d's peer: %w", fd, err)
+	}
+	if ppid := os.Getppid(); int(cred.Pid) != ppid {
+		return fmt.Errorf("fd %d's peer is process %d, not this process's parent %d", fd, cred.Pid, ppid)
+	}
+	return nil
 }
 
 // blockUntilWaitable waits until the child pid has exited, without

@@ -25,7 +25,7 @@ import (
 // The environment variables that make a process a child. Main reads and
 // removes them.
 const (
-	envChild = "MP_CHILD_TOKEN" // the handshake token; its presence marks a child
+	envChild = "MP_CHILD_TOKEN" // the child's token; its presence marks a child
 	envName  = "MP_CHILD_NAME"  // the name CurrentProcess reports
 	envMode  = "MP_CHILD_MODE"  // "process" (one task, then exit) or "worker" (serve until closed)
 )
@@ -67,6 +67,15 @@ func spawn(o spawnOptions) (*child, error) {
 		tok[i] = byte(rand.Uint32())
 	}
 	token := hex.EncodeToString(tok[:])
+	// The token goes ahead of everything else on the socket, and before
+	// the child exists, so that the child finds it waiting and need never
+	// block to tell our socket from a stray fd 3 (see checkParent). A
+	// fresh socket's buffer takes it without blocking.
+	if _, err := syscall.Write(parentFD, []byte(token)); err != nil {
+		childEnd.Close()
+		syscall.Close(parentFD)
+		return nil, fmt.Errorf("mp: socketpair: %w", err)
+	}
 	mode := "process"
 	if o.worker {
 		mode = "worker"
@@ -383,6 +392,11 @@ func runChildIfAsked() {
 	if !ok {
 		return
 	}
+	if err := checkParent(token); err != nil {
+		fmt.Fprintf(os.Stderr, "mp: %s is set in the environment, but no mp parent is on fd %d: %v; unset %s, %s and %s: mp sets them only in the children it starts\n",
+			envChild, childFD, err, envChild, envName, envMode)
+		os.Exit(70)
+	}
 	current.name, current.isChild = os.Getenv(envName), true
 	worker := os.Getenv(envMode) == "worker"
 	if worker {
@@ -404,6 +418,34 @@ func runChildIfAsked() {
 	}
 	parentConn = c
 	serveChild(c, worker)
+}
+
+// checkParent reports whether fd 3 is the socket of the mp parent that
+// started this process: the parent wrote token there before starting it.
+// The environment alone proves nothing, since it can be copied to any
+// process, and a stray fd 3 may be a file, a terminal, a pipe that never
+// delivers, or a socket to anything. The read never blocks: a parent's
+// token is already waiting, so whatever is not is refused at once.
+func checkParent(token string) error {
+	b := make([]byte, len(token))
+	for {
+		n, _, err := syscall.Recvfrom(childFD, b, syscall.MSG_DONTWAIT)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EBADF:
+			return errors.New("fd 3 is not open")
+		case err == syscall.ENOTSOCK:
+			return errors.New("fd 3 is not a socket")
+		case err == syscall.EAGAIN:
+			return errors.New("fd 3 had nothing to read")
+		case err != nil:
+			return fmt.Errorf("reading fd 3: %w", err)
+		case n == 0 || string(b[:n]) != token:
+			return errors.New("fd 3 did not send this process's token")
+		}
+		return peerIsParent(childFD)
+	}
 }
 
 // childStream is a child's end of its connection to the parent. It starts
