@@ -3,6 +3,8 @@ package mp
 import (
 	"context"
 	"encoding/binary"
+	"strconv"
+	"time"
 )
 
 // BadConsumer is a task that, in the child, takes one item from q and then
@@ -31,3 +33,48 @@ func ParseQueueItems(header, raw []byte) (int, error) {
 	}
 	return p.buffered(), nil
 }
+
+// HoldTwoArgs is the argument of HoldTwo.
+type HoldTwoArgs struct {
+	Q    *JoinableQueue[int]
+	Out  *Queue[string]
+	Done bool // mark the item it got done
+}
+
+// HoldTwo is a task that, in the child, gets one item of Q while a second
+// is prefetched, marks the first done if Done is set, reports the item on
+// Out and waits to be killed: when it dies, the owner holds for it the
+// prefetched item and, unless it was marked done, the one it got. It asks
+// for two items ahead and waits for the second to arrive before it calls
+// TaskDone, so that its buffer is never empty when TaskDone runs.
+var HoldTwo = Register(func(ctx context.Context, a HoldTwoArgs) (struct{}, error) {
+	p := a.Q.c.impl.(*xproxy[int])
+	p.mu.Lock()
+	p.window = 2
+	p.mu.Unlock()
+	v, err := a.Q.Get(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	for {
+		p.mu.Lock()
+		n := p.buffered()
+		p.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return struct{}{}, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if a.Done {
+		a.Q.TaskDone()
+	}
+	if err := a.Out.Put(ctx, strconv.Itoa(v)); err != nil {
+		return struct{}{}, err
+	}
+	<-ctx.Done()
+	return struct{}{}, nil
+})

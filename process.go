@@ -448,8 +448,10 @@ var childHooks []func(c *conn, worker bool)
 
 // childRunDone run in a child after each task returns and before its
 // reply is sent, so that state the task left behind (a queue proxy's
-// unsent acknowledgements) reaches the parent before the reply does.
-var childRunDone []func()
+// unsent acknowledgements) reaches the parent before the reply does. An
+// error one returns fails a task that succeeded: a queue's Puts that the
+// parent refused after they had returned are reported no later than that.
+var childRunDone []func() error
 
 // parentConn is a child's connection to its parent; nil in a process mp
 // did not start.

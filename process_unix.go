@@ -600,7 +600,9 @@ func serveChild(c *conn, worker bool) {
 			running.Store(true)
 			res, err := runRequest(req)
 			for _, hook := range childRunDone {
-				hook()
+				if herr := hook(); herr != nil && err == nil {
+					res, err = message{}, herr
+				}
 			}
 			if !worker {
 				// The parent may close the connection once it has the

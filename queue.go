@@ -37,6 +37,15 @@ import (
 // a consumer child costs about 400 ns (BenchmarkXQueueToChild, 2-core AMD
 // EPYC), some ten times faster than Python's multiprocessing.Queue. Items
 // a child held when it died are delivered again to other consumers.
+//
+// Every item whose Put returned nil is delivered or reported, never
+// dropped. After Close, a child's Put returns [ErrClosed] as the parent's
+// does. A child's Put into an unbounded queue returns once the item is on
+// its way, so one that races with Close, or whose item's GobDecode panics
+// in the parent, may be refused when it arrives: then the child's next Put
+// or Join returns an error that counts the refused items and wraps the
+// first one's reason ([ErrClosed] or a *[PanicError]), and if the task
+// makes no such call, the task fails with that error.
 type Queue[T any] struct {
 	c core[T]
 }
@@ -59,6 +68,13 @@ type Queue[T any] struct {
 // that Join returns an error wrapping [ErrLost] that says how many items
 // were lost and which process held them. Join never waits for a dead
 // process.
+//
+// Every item whose Put returned nil is delivered, or counted in the
+// [ErrLost] of Join: no third way. A child's TaskDone is reported to the
+// parent before anything else the child sends afterwards, so an item
+// marked done is never counted lost. A child's Put that the queue refused
+// after it had returned (see [Queue]) is counted by Join, as well as
+// reported in the child.
 type JoinableQueue[T any] struct {
 	c core[T]
 }

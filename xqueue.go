@@ -33,6 +33,15 @@ import (
 // putWindow unacknowledged puts, each acknowledged once the item is in the
 // owner's queue. Puts to a bounded queue are one round trip each, so that
 // a full queue blocks the putting child.
+//
+// A streamed Put returns before the owner has the item, so the owner may
+// still refuse it: the queue was closed meanwhile, or the item's decoding
+// panicked. No such item vanishes: the child's next Put or Join (or, failing
+// those, the end of its task) returns an error that counts the refused
+// items, and a JoinableQueue's Join in the owner reports them with ErrLost.
+// To keep that window small, a proxy's first Put is a round trip, and the
+// owner tells every child that uses the queue when it closes, so that the
+// child's later Puts fail at once, as the owner's do.
 
 // The services of the queue protocol: the broker in the owner, the proxy
 // side in a child.
@@ -44,16 +53,27 @@ const (
 // Operations. A request's header is [op][uvarint queue id][op's fields].
 const (
 	// child → owner
-	xopPut    byte = iota + 1 // [u8 block], raw: the item; reply when it is in the queue
-	xopTryGet                 // reply raw: the item
-	xopAck                    // notify [uvarint got][uvarint done][uvarint want][uvarint returned]
-	xopRevoke                 // notify: no more items for now
-	xopLen                    // reply header: uvarint length
-	xopClose                  // [u8 immediate]
-	xopJoin                   // reply when the queue is idle
-	xopItems                  // owner → child notify [uvarint n][n × uvarint len], raw: the items
-	xopClosed                 // owner → child notify [u8 immediate]
+	xopPut        byte = iota + 1 // [u8 flags], raw: the item; reply when it is in the queue
+	xopTryGet                     // reply raw: the item
+	xopAck                        // notify [uvarint got][uvarint done][uvarint want][uvarint returned]
+	xopRevoke                     // notify: no more items for now
+	xopLen                        // reply header: uvarint length
+	xopClose                      // [u8 immediate]
+	xopJoin                       // reply when the queue is idle
+	xopItems                      // owner → child notify [uvarint n][n × uvarint len], raw: the items
+	xopClosed                     // owner → child notify [u8 immediate]
+	xopPutsClosed                 // owner → child notify: the queue refuses Puts from now on
 )
+
+// The flags of an xopPut.
+const (
+	putBlock    = 1 << iota // wait for room in a full queue
+	putStreamed             // the child's Put has returned already
+)
+
+// roleItem is what a queue's codec says it was encoding or decoding when a
+// marshalling method panicked.
+const roleItem = "the queue item"
 
 const (
 	// deliveryLimit is how many times an item is handed to a child before
@@ -69,9 +89,6 @@ const (
 	// putWindow is the number of Puts a child has in flight to an
 	// unbounded queue before Put waits for acknowledgements.
 	putWindow = 256
-	// doneBatch is the number of TaskDone calls a child gathers before
-	// it reports them, when it still has items buffered.
-	doneBatch = 32
 )
 
 // errHandleForwarded is returned when a child tries to pass a queue it
@@ -166,6 +183,13 @@ type xstate[T any] struct {
 	closedNow bool          // CloseNow was called
 	lost      int           // items lost since the last Join reported them
 	lostPids  map[int]bool  // the processes that held them
+	// refused counts the streamed Puts refused since the last Join
+	// reported them, refusedPids the children that made them, and
+	// refusedErr is why the first was refused.
+	refused     int
+	refusedPids map[int]bool
+	refusedErr  error
+	holders     map[*holder[T]]struct{} // of live children: told when the queue closes
 }
 
 // heldItem is an item and the number of times it has been delivered.
@@ -179,7 +203,8 @@ func (c *core[T]) share(joinable bool) *xstate[T] {
 	if x := c.xs.Load(); x != nil {
 		return x
 	}
-	x := &xstate[T]{c: c, codec: codecFor[T](), joinable: joinable, kick: make(chan struct{})}
+	x := &xstate[T]{c: c, codec: codecFor[T]().as(roleItem), joinable: joinable, kick: make(chan struct{}),
+		holders: map[*holder[T]]struct{}{}}
 	xtable.mu.Lock()
 	defer xtable.mu.Unlock()
 	if old := c.xs.Load(); old != nil {
@@ -335,15 +360,28 @@ func (x *xstate[T]) len() int {
 
 func (x *xstate[T]) close(immediate bool) {
 	x.c.local.close(immediate)
-	if !immediate {
-		return
-	}
 	x.mu.Lock()
-	n := len(x.redo)
-	x.redo = nil
-	x.closedNow = true
+	cns := make([]*conn, 0, len(x.holders))
+	for h := range x.holders {
+		cns = append(cns, h.b.ch.conn)
+	}
+	n := 0
+	if immediate {
+		n = len(x.redo)
+		x.redo = nil
+		x.closedNow = true
+	}
 	x.mu.Unlock()
 	x.finish(n)
+	// Tell the children, so that their Puts fail at once rather than
+	// after the item has crossed. Each notification is sent from a
+	// goroutine of its own, which ends once it is queued on the connection
+	// or the connection has ended: Close must not wait for a child that
+	// does not read.
+	hdr := xheader(xopPutsClosed, x.id)
+	for _, cn := range cns {
+		go func() { _ = cn.notify(serviceQueueChild, message{header: hdr}) }()
+	}
 }
 
 // finish marks n items done without a TaskDone: discarded or lost.
@@ -359,11 +397,27 @@ func (x *xstate[T]) join(ctx context.Context) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.lost == 0 {
-		return nil
+	var msg []string
+	if x.lost > 0 {
+		msg = append(msg, fmt.Sprintf("%d items were not finished: process %s died holding them after they had been delivered %d times", x.lost, pidList(x.lostPids), deliveryLimit))
 	}
-	pids := make([]int, 0, len(x.lostPids))
-	for p := range x.lostPids {
+	var err error
+	switch {
+	case x.refused > 0:
+		msg = append(msg, fmt.Sprintf("%d items that process %s put never reached the queue, which refused them after the child's Put had returned", x.refused, pidList(x.refusedPids)))
+		err = fmt.Errorf("%w: %s: %w", ErrLost, strings.Join(msg, "; "), x.refusedErr)
+	case x.lost > 0:
+		err = fmt.Errorf("%w: %s", ErrLost, msg[0])
+	}
+	x.lost, x.lostPids = 0, nil
+	x.refused, x.refusedPids, x.refusedErr = 0, nil, nil
+	return err
+}
+
+// pidList formats a set of process IDs in increasing order.
+func pidList(set map[int]bool) string {
+	pids := make([]int, 0, len(set))
+	for p := range set {
 		pids = append(pids, p)
 	}
 	sort.Ints(pids)
@@ -371,9 +425,27 @@ func (x *xstate[T]) join(ctx context.Context) error {
 	for i, p := range pids {
 		s[i] = fmt.Sprint(p)
 	}
-	err := fmt.Errorf("%w: %d items were not finished: process %s died holding them after they had been delivered %d times", ErrLost, x.lost, strings.Join(s, ", "), deliveryLimit)
-	x.lost, x.lostPids = 0, nil
-	return err
+	return strings.Join(s, ", ")
+}
+
+// refuse counts an item of a streamed Put that the queue refused, with
+// err, after the child's Put had returned nil, so that Join reports it.
+// Only a JoinableQueue has a Join to report it to; the child hears of it
+// in either case.
+func (x *xstate[T]) refuse(pid int, err error) {
+	if !x.joinable {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.refused++
+	if x.refusedPids == nil {
+		x.refusedPids = map[int]bool{}
+	}
+	x.refusedPids[pid] = true
+	if x.refusedErr == nil {
+		x.refusedErr = err
+	}
 }
 
 // requeue takes back the items a child held: each is delivered again
@@ -426,7 +498,11 @@ func (q *localQueue[T]) taskDoneN(n int) {
 }
 
 func (x *xstate[T]) newHolder(b *broker) xholder {
-	return &holder[T]{x: x, b: b, wake: make(chan struct{}, 1)}
+	h := &holder[T]{x: x, b: b, wake: make(chan struct{}, 1)}
+	x.mu.Lock()
+	x.holders[h] = struct{}{}
+	x.mu.Unlock()
+	return h
 }
 
 // broker serves the queue requests of one child: one holder per queue the
@@ -531,24 +607,28 @@ func (h *holder[T]) handle(req *request, op byte, hr *hdrReader) {
 	x := h.x
 	switch op {
 	case xopPut:
-		block := hr.byte() == 1
+		flags := hr.byte()
 		if hr.bad {
 			h.b.drop(fmt.Errorf("%w: short queue put", wire.ErrMalformed))
 			req.reply(message{}, errors.New("mp: malformed queue request"))
 			return
 		}
+		block := flags&putBlock != 0
+		// A panic in the item's GobDecode comes back from decodeOn as a
+		// *PanicError: it fails this Put, not the process.
 		v, err := x.codec.decodeOn(req.c, req.msg.raw)
-		if err != nil {
-			req.reply(message{}, err)
-			return
-		}
-		if !block || x.c.local.maxsize <= 0 {
+		if err == nil && (!block || x.c.local.maxsize <= 0) {
 			// Never waits: served on the reader goroutine, so that the
 			// item is in the queue before any later frame of the child.
-			req.reply(message{}, x.c.local.put(context.Background(), v, false))
+			err = x.c.local.put(context.Background(), v, false)
+		} else if err == nil {
+			req.c.goroutine(func() { req.reply(message{}, x.c.local.put(req.ctx, v, true)) })
 			return
 		}
-		req.c.goroutine(func() { req.reply(message{}, x.c.local.put(req.ctx, v, true)) })
+		if err != nil && flags&putStreamed != 0 {
+			x.refuse(h.b.ch.pid, err)
+		}
+		req.reply(message{}, err)
 	case xopTryGet:
 		v, n, err := x.take(context.Background(), false)
 		if err != nil {
@@ -762,6 +842,9 @@ func (h *holder[T]) release() {
 	held := h.held
 	h.held = nil
 	h.mu.Unlock()
+	h.x.mu.Lock()
+	delete(h.x.holders, h)
+	h.x.mu.Unlock()
 	h.x.requeue(held, h.b.ch.pid, true)
 }
 
@@ -776,7 +859,7 @@ type proxyTable struct {
 
 type proxyIface interface {
 	deliver(op byte, h *hdrReader, raw []byte) error
-	flush()
+	flush() error
 }
 
 func proxyFor[T any](cn *conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
@@ -788,7 +871,7 @@ func proxyFor[T any](cn *conn, id uint64, joinable bool, maxsize int) *xproxy[T]
 	if p, ok := proxies.byID[id].(*xproxy[T]); ok {
 		return p
 	}
-	p := &xproxy[T]{id: id, cn: cn, codec: codecFor[T](), joinable: joinable, bounded: maxsize > 0,
+	p := &xproxy[T]{id: id, cn: cn, codec: codecFor[T]().as(roleItem), joinable: joinable, bounded: maxsize > 0,
 		window: 1, avail: make(chan struct{})}
 	proxies.byID[id] = p
 	return p
@@ -814,17 +897,24 @@ func (t *proxyTable) serve(req *request) {
 }
 
 // flushAll reports every proxy's pending acknowledgements and returns its
-// unread items, when a task ends: the process may exit next.
-func (t *proxyTable) flushAll() {
+// unread items, when a task ends: the process may exit next. It returns
+// the first proxy's report of streamed Puts that the owner refused and
+// that no call of the task's has reported, which then fails the task: it
+// is the last chance to say that items it put never arrived.
+func (t *proxyTable) flushAll() error {
 	t.mu.Lock()
 	ps := make([]proxyIface, 0, len(t.byID))
 	for _, p := range t.byID {
 		ps = append(ps, p)
 	}
 	t.mu.Unlock()
+	var first error
 	for _, p := range ps {
-		p.flush()
+		if err := p.flush(); err != nil && first == nil {
+			first = err
+		}
 	}
+	return first
 }
 
 // xproxy is the queueImpl of a queue in a child: the owner keeps the
@@ -848,10 +938,15 @@ type xproxy[T any] struct {
 	window    int           // items to keep asked for or buffered
 	gotTotal  int
 	doneTotal int
-	gotUn     int // got, not yet reported
-	doneUn    int // done, not yet reported
-	puts      []*call
-	putErr    error
+	gotUn     int     // got, not yet reported
+	puts      []*call // streamed Puts in flight, oldest first
+	// putChecked is set once a Put has had the owner's answer; until then
+	// Puts are round trips, so that a child that has never used the queue
+	// learns whether it is open before its first Put returns.
+	putChecked bool
+	putsClosed bool  // the owner refuses Puts: the queue is closed
+	refused    int   // streamed Puts the owner refused, not yet reported
+	refusedErr error // why the first of them was refused
 }
 
 var _ queueImpl[int] = (*xproxy[int])(nil)
@@ -888,8 +983,8 @@ func (p *xproxy[T]) wantLocked() int {
 
 // reportLocked collects what to tell the owner.
 func (p *xproxy[T]) reportLocked() ackMsg {
-	a := ackMsg{got: p.gotUn, done: p.doneUn, want: p.wantLocked()}
-	p.gotUn, p.doneUn = 0, 0
+	a := ackMsg{got: p.gotUn, want: p.wantLocked()}
+	p.gotUn = 0
 	return a
 }
 
@@ -941,6 +1036,10 @@ func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 		// Not on the reader goroutine, which must never wait for the
 		// writer: the parent may be waiting for us to read.
 		p.cn.goroutine(func() { p.send(a) })
+	case xopPutsClosed:
+		p.mu.Lock()
+		p.putsClosed = true
+		p.mu.Unlock()
 	default:
 		return fmt.Errorf("%w: unknown queue operation %d from the parent", wire.ErrMalformed, op)
 	}
@@ -1034,20 +1133,45 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 			return err
 		}
 	}
+	if err := p.settle(ctx, putWindow-1); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	closed, checked := p.putsClosed, p.putChecked
+	p.mu.Unlock()
+	if closed {
+		// Collect the answers to every Put in flight, so that all the
+		// ones refused are reported now, with the closure, in one error.
+		if err := p.settle(ctx, 0); err != nil {
+			return err
+		}
+	}
+	if err := p.refusals(); err != nil {
+		return err
+	}
+	if closed {
+		return ErrClosed
+	}
 	b, err := p.codec.encodeOn(p.cn, v)
 	if err != nil {
 		return err
 	}
-	m := message{header: xheader(xopPut, p.id, boolField(block)), raw: b}
-	if p.bounded {
-		_, err := p.cn.call(ctx, serviceQueue, m)
+	var flags uint64
+	if block {
+		flags |= putBlock
+	}
+	if p.bounded || !checked {
+		_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopPut, p.id, flags), raw: b})
+		p.mu.Lock()
+		p.putChecked = p.putChecked || ctx.Err() == nil
+		if errors.Is(err, ErrClosed) {
+			p.putsClosed = true
+		}
+		p.mu.Unlock()
 		return err
 	}
 	// Unbounded: the owner never makes this Put wait, so it streams.
-	if err := p.settle(ctx, putWindow-1); err != nil {
-		return err
-	}
-	cl, err := p.cn.start(serviceQueue, m)
+	cl, err := p.cn.start(serviceQueue, message{header: xheader(xopPut, p.id, flags|putStreamed), raw: b})
 	if err != nil {
 		return err
 	}
@@ -1057,8 +1181,8 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 	return nil
 }
 
-// settle waits until at most n Puts are in flight, and returns the error
-// of one that failed since the last call (the queue was closed).
+// settle waits until at most n Puts are in flight, counting the ones the
+// owner refused. It fails only if ctx is done.
 func (p *xproxy[T]) settle(ctx context.Context, n int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -1066,8 +1190,14 @@ func (p *xproxy[T]) settle(ctx context.Context, n int) error {
 		for len(p.puts) > 0 {
 			select {
 			case <-p.puts[0].done:
-				if err := p.puts[0].err; err != nil && p.putErr == nil {
-					p.putErr = err
+				if err := p.puts[0].err; err != nil {
+					p.refused++
+					if p.refusedErr == nil {
+						p.refusedErr = err
+					}
+					if errors.Is(err, ErrClosed) {
+						p.putsClosed = true
+					}
 				}
 				p.puts[0] = nil
 				p.puts = p.puts[1:]
@@ -1075,10 +1205,6 @@ func (p *xproxy[T]) settle(ctx context.Context, n int) error {
 			default:
 			}
 			break
-		}
-		if err := p.putErr; err != nil {
-			p.putErr = nil
-			return err
 		}
 		if len(p.puts) <= n {
 			return nil
@@ -1093,6 +1219,21 @@ func (p *xproxy[T]) settle(ctx context.Context, n int) error {
 		}
 		p.mu.Lock()
 	}
+}
+
+// refusals returns, once, the error that reports the streamed Puts the
+// owner refused since the last report, or nil if there were none. It
+// wraps the first one's error: [ErrClosed], or the *PanicError of the
+// item's GobDecode.
+func (p *xproxy[T]) refusals() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refused == 0 {
+		return nil
+	}
+	err := fmt.Errorf("mp: %d items this process put never reached the queue, which refused them after their Put had returned: %w", p.refused, p.refusedErr)
+	p.refused, p.refusedErr = 0, nil
+	return err
 }
 
 func (p *xproxy[T]) len() int {
@@ -1118,26 +1259,27 @@ func (p *xproxy[T]) taskDone() error {
 		return errTooManyTaskDone
 	}
 	p.doneTotal++
-	p.doneUn++
-	var a ackMsg
-	if p.doneUn >= doneBatch || p.buffered() == 0 {
-		a = ackMsg{got: p.gotUn, done: p.doneUn}
-		p.gotUn, p.doneUn = 0, 0
-	}
+	// Reported at once, not gathered: if this process dies, the owner
+	// counts as lost the items it holds for us, and an item marked done
+	// must not be among them. The report is queued on the connection
+	// before anything this process sends after TaskDone returns, and the
+	// owner reads all that a dead child sent before it counts.
+	a := ackMsg{got: p.gotUn, done: 1}
+	p.gotUn = 0
 	p.mu.Unlock()
 	p.send(a)
 	return nil
 }
 
 func (p *xproxy[T]) join(ctx context.Context) error {
-	if err := p.settle(ctx, 0); err != nil && ctx.Err() != nil {
-		return ctx.Err()
+	if err := p.settle(ctx, 0); err != nil {
+		return err
 	}
-	p.mu.Lock()
-	a := ackMsg{got: p.gotUn, done: p.doneUn}
-	p.gotUn, p.doneUn = 0, 0
-	p.mu.Unlock()
-	p.send(a)
+	if err := p.refusals(); err != nil {
+		return err
+	}
+	// Every TaskDone of this process has been reported already, and the
+	// owner reads the reports before this request.
 	_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopJoin, p.id)})
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -1146,8 +1288,9 @@ func (p *xproxy[T]) join(ctx context.Context) error {
 }
 
 // flush reports what is pending and hands back the unread items, which
-// the owner delivers again to others.
-func (p *xproxy[T]) flush() {
+// the owner delivers again to others. It returns the report of the
+// streamed Puts the owner refused that no call has returned yet.
+func (p *xproxy[T]) flush() error {
 	_ = p.settle(context.Background(), 0)
 	// Revoke and wait for the owner's answer, which comes after every item
 	// it sent before: then the buffer holds all of them, and handing back
@@ -1156,13 +1299,14 @@ func (p *xproxy[T]) flush() {
 	// arrived after a hand-back would be taken twice.
 	_, _ = p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopRevoke, p.id)})
 	p.mu.Lock()
-	a := ackMsg{got: p.gotUn, done: p.doneUn, returned: p.buffered()}
-	p.gotUn, p.doneUn = 0, 0
+	a := ackMsg{got: p.gotUn, returned: p.buffered()}
+	p.gotUn = 0
 	clear(p.buf)
 	p.buf, p.head, p.bufBytes = nil, 0, 0
 	p.credit = 0
 	p.mu.Unlock()
 	p.send(a)
+	return p.refusals()
 }
 
 // GobEncode encodes the queue as a handle, so that a *Queue inside a

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -547,5 +549,301 @@ func TestJoinableQueueCloseNowAcrossProcesses(t *testing.T) {
 	require.NoError(t, p.Kill())
 	<-p.Done()
 	require.NoError(t, q.Join(ctx), "the items the killed child held are discarded, not redelivered")
+	assert.Equal(t, 0, q.Len())
+}
+
+// putsArgs is the argument of putUntilRefused: one of Q and J is set.
+type putsArgs struct {
+	Q *mp.Queue[int]
+	J *mp.JoinableQueue[int]
+	N int // items to put; 0: until a Put fails
+}
+
+// putsResult is what putUntilRefused reports.
+type putsResult struct {
+	Accepted int    // Puts that returned nil
+	Err      string // the error of the Put that failed
+	Closed   bool   // that error wraps mp.ErrClosed
+}
+
+// putUntilRefused puts 0, 1, 2, ... on the queue until N are put or a
+// Put fails.
+func putUntilRefused(ctx context.Context, a putsArgs) (putsResult, error) {
+	put := func(v int) error {
+		if a.J != nil {
+			return a.J.Put(ctx, v)
+		}
+		return a.Q.Put(ctx, v)
+	}
+	for i := 0; a.N == 0 || i < a.N; i++ {
+		if err := put(i); err != nil {
+			return putsResult{Accepted: i, Err: err.Error(), Closed: errors.Is(err, mp.ErrClosed)}, nil
+		}
+	}
+	return putsResult{Accepted: a.N}, nil
+}
+
+// touchyArgs is the argument of putTouchy: one of Q and J is set.
+type touchyArgs struct {
+	Q *mp.Queue[touchy]
+	J *mp.JoinableQueue[touchy]
+}
+
+// putTouchy puts a good item, one whose GobDecode panics in the parent,
+// and two more good ones, waiting (with Len) for the answers to the Puts
+// in flight before the third, and returns the Puts' errors as errText
+// gives them.
+func putTouchy(ctx context.Context, a touchyArgs) ([]string, error) {
+	put, length := func(v touchy) error { return a.Q.Put(ctx, v) }, a.Q.Len
+	if a.J != nil {
+		put, length = func(v touchy) error { return a.J.Put(ctx, v) }, a.J.Len
+	}
+	var errs []string
+	errs = append(errs, errText(put(touchy{N: 1})))
+	errs = append(errs, errText(put(touchy{N: 2, Where: "parent", Op: "decode"})))
+	length()
+	errs = append(errs, errText(put(touchy{N: 3})))
+	errs = append(errs, errText(put(touchy{N: 4})))
+	return errs, nil
+}
+
+// errText is "" for nil, the message otherwise, prefixed with "panic: "
+// when err wraps a *mp.PanicError.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var pe *mp.PanicError
+	if errors.As(err, &pe) {
+		return "panic: " + err.Error()
+	}
+	return err.Error()
+}
+
+func init() {
+	mp.Register(putUntilRefused)
+	mp.Register(putTouchy)
+}
+
+// refusedRe finds the count in a child's report of Puts the parent refused
+// after they had returned.
+var refusedRe = regexp.MustCompile(`(\d+) items this process put never reached the queue`)
+
+// refusedIn returns the number of items that the child's error msg says
+// were refused after their Put had returned, 0 if it says none.
+func refusedIn(t *testing.T, msg string) int {
+	t.Helper()
+	m := refusedRe.FindStringSubmatch(msg)
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	return n
+}
+
+// TestQueueChildPutAfterClose checks that a child's Put into a queue the
+// parent has closed returns ErrClosed, as the parent's does, for every
+// kind of queue: none of its items is accepted.
+func TestQueueChildPutAfterClose(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		joinable bool
+		maxsize  int
+	}{
+		{"Queue", false, 0},
+		{"bounded Queue", false, 100},
+		{"JoinableQueue", true, 0},
+		{"bounded JoinableQueue", true, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			a := putsArgs{N: 50}
+			var q *mp.Queue[int]
+			var j *mp.JoinableQueue[int]
+			if tc.joinable {
+				j = mp.NewJoinableQueue[int](tc.maxsize)
+				j.Close()
+				a.J = j
+			} else {
+				q = mp.NewQueue[int](tc.maxsize)
+				q.Close()
+				a.Q = q
+			}
+			p := startProc(t, putUntilRefused, a)
+			require.NoError(t, p.Join(ctx))
+			r, err := p.Result()
+			require.NoError(t, err)
+			assert.Equal(t, putsResult{Err: mp.ErrClosed.Error(), Closed: true}, r)
+			if tc.joinable {
+				assert.NoError(t, j.Join(ctx))
+				_, err = j.TryGet()
+			} else {
+				_, err = q.TryGet()
+			}
+			assert.ErrorIs(t, err, mp.ErrClosed, "nothing reached the queue")
+		})
+	}
+}
+
+// TestQueueChildPutRacesClose closes a queue while a child streams Puts
+// into it: every item whose Put returned nil either reaches the queue or
+// is counted in the error of the child's next Put, and, for a
+// JoinableQueue, in the ErrLost of the parent's Join.
+func TestQueueChildPutRacesClose(t *testing.T) {
+	for _, joinable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Queue", true: "JoinableQueue"}[joinable], func(t *testing.T) {
+			ctx := t.Context()
+			var a putsArgs
+			var get func() (int, error)
+			var length func() int
+			if joinable {
+				a.J = mp.NewJoinableQueue[int](0)
+				get, length = a.J.TryGet, a.J.Len
+			} else {
+				a.Q = mp.NewQueue[int](0)
+				get, length = a.Q.TryGet, a.Q.Len
+			}
+			p := startProc(t, putUntilRefused, a)
+			for length() < 100 {
+				time.Sleep(time.Millisecond)
+			}
+			if joinable {
+				a.J.Close()
+			} else {
+				a.Q.Close()
+			}
+			require.NoError(t, p.Join(ctx))
+			r, err := p.Result()
+			require.NoError(t, err)
+			require.True(t, r.Closed, "the child's Put fails with ErrClosed: %s", r.Err)
+			refused := refusedIn(t, r.Err)
+			drained := 0
+			for {
+				v, err := get()
+				if errors.Is(err, mp.ErrClosed) {
+					break
+				}
+				require.NoError(t, err)
+				require.Equal(t, drained, v, "the items arrive in order")
+				drained++
+				if joinable {
+					a.J.TaskDone()
+				}
+			}
+			assert.Equal(t, r.Accepted, drained+refused, "accepted %d, drained %d, refused %d: %s", r.Accepted, drained, refused, r.Err)
+			if !joinable {
+				return
+			}
+			err = a.J.Join(ctx)
+			if refused == 0 {
+				assert.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, mp.ErrLost)
+			assert.ErrorContains(t, err, fmt.Sprintf("%d items that process %d put never reached the queue", refused, p.Pid()))
+			assert.ErrorIs(t, err, mp.ErrClosed)
+		})
+	}
+}
+
+// TestQueueChildPutDecodePanics puts from a child an item whose GobDecode
+// panics in the parent: the Put that carried it fails with a
+// *PanicError that says it came from decoding the queue item, at once for
+// a bounded queue and on the next Put when Puts stream; the parent and the
+// queue go on, and a JoinableQueue's Join reports the item.
+func TestQueueChildPutDecodePanics(t *testing.T) {
+	want := []string{"decoding the queue item", "touchy: decode in the parent"}
+	for _, tc := range []struct {
+		name     string
+		joinable bool
+		maxsize  int
+	}{
+		{"Queue", false, 0},
+		{"bounded Queue", false, 100},
+		{"JoinableQueue", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			var a touchyArgs
+			// TryGet: once the child is done, its items are in the queue.
+			var get func() (touchy, error)
+			if tc.joinable {
+				a.J = mp.NewJoinableQueue[touchy](tc.maxsize)
+				get = a.J.TryGet
+			} else {
+				a.Q = mp.NewQueue[touchy](tc.maxsize)
+				get = a.Q.TryGet
+			}
+			p := startProc(t, putTouchy, a)
+			require.NoError(t, p.Join(ctx))
+			errs, err := p.Result()
+			require.NoError(t, err)
+			require.Len(t, errs, 4)
+			assert.Empty(t, errs[0])
+			failed, arrived := errs[1], []int{1, 3, 4}
+			if tc.maxsize == 0 {
+				// Streamed: the Put returned nil; the next one reports
+				// it, instead of putting its own item.
+				assert.Empty(t, errs[1])
+				failed, arrived = errs[2], []int{1, 4}
+				assert.Contains(t, failed, "1 items this process put never reached the queue")
+			} else {
+				assert.Empty(t, errs[2])
+			}
+			assert.True(t, strings.HasPrefix(failed, "panic: "), "a *PanicError: %s", failed)
+			for _, w := range want {
+				assert.Contains(t, failed, w)
+			}
+			assert.Contains(t, failed, "touchy", "the stack is that of the panic")
+			assert.Empty(t, errs[3])
+			for _, n := range arrived {
+				v, err := get()
+				require.NoError(t, err)
+				assert.Equal(t, n, v.N)
+				if tc.joinable {
+					a.J.TaskDone()
+				}
+			}
+			if !tc.joinable {
+				return
+			}
+			err = a.J.Join(ctx)
+			require.ErrorIs(t, err, mp.ErrLost)
+			assert.ErrorContains(t, err, fmt.Sprintf("1 items that process %d put never reached the queue", p.Pid()))
+			var pe *mp.PanicError
+			require.ErrorAs(t, err, &pe)
+			for _, w := range want {
+				assert.ErrorContains(t, err, w)
+			}
+			assert.NoError(t, a.J.Join(ctx), "the loss is reported once")
+		})
+	}
+}
+
+// TestJoinableQueueLostCountsOnlyUndone kills consumers that hold two
+// items, one got and one prefetched, until both have been delivered three
+// times; the last consumer marks the item it got done before it is
+// killed. Join's ErrLost counts only the item never marked done.
+func TestJoinableQueueLostCountsOnlyUndone(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewJoinableQueue[int](0)
+	out := mp.NewQueue[string](0)
+	require.NoError(t, q.Put(ctx, 1))
+	require.NoError(t, q.Put(ctx, 2))
+	var pid int
+	for round := range 3 {
+		p := startProc(t, mp.HoldTwo, mp.HoldTwoArgs{Q: q, Out: out, Done: round == 2})
+		v, err := out.Get(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "1", v, "the item got first is delivered first again")
+		pid = p.Pid()
+		require.NoError(t, p.Kill())
+		<-p.Done()
+	}
+	err := q.Join(ctx)
+	require.ErrorIs(t, err, mp.ErrLost)
+	assert.ErrorContains(t, err, fmt.Sprintf(": 1 items were not finished: process %d died", pid))
+	assert.NoError(t, q.Join(ctx), "the loss is reported once")
 	assert.Equal(t, 0, q.Len())
 }
