@@ -2,210 +2,17 @@ package mp
 
 import (
 	"context"
+
 	"errors"
 	"iter"
-	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mpgo/mp/backend"
 )
-
-// The seam between scheduling and execution.
-//
-// Everything a caller can observe about a Pool — the queue of units,
-// Close/Terminate/Join, Stats, uncollected errors and the resolution of
-// every result — lives in backend-independent code in this file. A unit is
-// one entry of the queue that knows how to run itself and how to fail
-// without running: a Go function, an ApplyAsync, a chunk of a Map, an item
-// of a MapSeq.
-//
-// How a unit executes is the business of a backend. The goroutine backend
-// runs each worker as a goroutine that calls unit.run in-process. A process
-// backend, added in its own file with its own constructor (NewProcessPool
-// returning the same *Pool), keeps one goroutine per child process that
-// takes units from the same queue with next, sends their encoded form (a
-// registered function's name and the gob-encoded argument, or one encoded
-// batch for a Map chunk) to the child, keeps several in flight
-// (pipelining), and resolves each from the encoded reply. Its units
-// implement unit plus the encoding and decoding it needs. When a child
-// dies, that goroutine fails the units it had in flight from outside with
-// unit.fail(p, &ExitError{...}), and replaces the child; Terminate calls
-// backend.terminate, which kills the children instead of waiting. The
-// generic functions then gain one branch that builds a remote unit instead
-// of a local one; nothing else in the public API changes.
-
-// backend executes the units of a Pool.
-type backend interface {
-	// work is the body of worker i, run by the Pool on its own goroutine.
-	// It takes units with p.next(i) until that reports false, executes
-	// them with p.exec(i, u), and returns. A remote worker instead takes
-	// them with p.take, sleeping on p.wake as p.await does, and counts
-	// them in shard i itself, started ones included: Stats derives the
-	// started units of a goroutine pool from the queue.
-	work(p *Pool, i int)
-	// terminate is called once by Terminate, after the pool's context has
-	// been cancelled with cause ErrTerminated and before the queue is
-	// drained. A backend whose running units cannot see that context (a
-	// child process) stops them here, failing them with ErrTerminated.
-	terminate()
-}
-
-// unit is one entry of a Pool's queue, which carries its own result.
-type unit interface {
-	// run executes the unit on the calling goroutine, under p's context
-	// (cancelled with cause ErrTerminated by Terminate) or a narrower one
-	// of its own. run reports whether the unit failed.
-	run(p *Pool) (failed bool)
-	// fail resolves the unit with err without running it.
-	fail(p *Pool, err error)
-}
-
-// goFunc is the unit of Pool.Go. A func is pointer-shaped, so making it a
-// unit allocates nothing.
-type goFunc func(ctx context.Context) error
-
-func (f goFunc) run(p *Pool) bool {
-	if err := callGo(p.ctx, f); err != nil {
-		p.report(err)
-		return true
-	}
-	return false
-}
-
-func (goFunc) fail(p *Pool, err error) { p.report(err) }
-
-// goroutines is the backend of NewPool: every worker is a goroutine that
-// runs units in-process.
-type goroutines struct {
-	// slots holds the task context of each worker, indexed as workers.
-	slots []taskSlot
-}
-
-// slotUser is a unit that runs under a context of its worker's taskSlot.
-type slotUser interface {
-	useSlot(s *taskSlot)
-}
-
-func (g *goroutines) work(p *Pool, i int) {
-	s := &g.slots[i]
-	defer s.release()
-	for {
-		u, ok := p.next(i)
-		if !ok {
-			return
-		}
-		if su, ok := u.(slotUser); ok {
-			su.useSlot(s)
-		}
-		p.exec(i, u)
-	}
-}
-
-// terminate cancels the task contexts of the workers with cause
-// ErrTerminated. Other goroutine tasks run under the pool's context, which
-// Terminate has cancelled; none can be preempted.
-func (g *goroutines) terminate() {
-	for i := range g.slots {
-		g.slots[i].terminate()
-	}
-}
-
-// taskSlot is the context under which one goroutine worker runs the tasks
-// submitted with a context that can be done. That context derives from the
-// caller's, so it is done when the caller's is, and Terminate cancels it
-// with cause ErrTerminated through the slot, without an AfterFunc on the
-// pool's context.
-//
-// A worker keeps its context from one task to the next as long as they
-// come with the same caller's context: a loop that submits many tasks
-// under one request's context then costs no context per task. The context
-// is therefore not cancelled when a task returns, as the pool's own, which
-// tasks submitted with context.Background() get, is not; it is released
-// when a task with another context comes, or when the worker exits. Made
-// when a worker starts a task and not at submission, there are at most as
-// many of them as workers, whatever the length of the queue.
-type taskSlot struct {
-	// parent is the caller's context that ctx derives from. Only the
-	// worker reads and writes it, and ctx.
-	parent context.Context
-	// reusable reports whether parent can be compared with ==: a context
-	// of a struct type with a slice in it would make == panic.
-	reusable bool
-	ctx      context.Context
-	// mu guards cancel, which Terminate calls from another goroutine.
-	mu     sync.Mutex
-	cancel context.CancelCauseFunc
-}
-
-// context returns the context of a task submitted with parent, which can be
-// done.
-func (s *taskSlot) context(p *Pool, parent context.Context) context.Context {
-	// A cached context was cancelled only if its parent is done or the
-	// pool terminated: the task fails either way, with the right cause.
-	if s.reusable && s.parent == parent {
-		return s.ctx
-	}
-	s.release()
-	ctx, cancel := context.WithCancelCause(parent)
-	s.mu.Lock()
-	s.parent, s.ctx, s.cancel = parent, ctx, cancel
-	s.mu.Unlock()
-	s.reusable = reflect.TypeOf(parent).Comparable()
-	if p.ctx.Err() != nil {
-		// Terminate may have passed this slot before cancel was in it.
-		cancel(ErrTerminated)
-	}
-	return ctx
-}
-
-// release cancels the slot's context, which detaches it from its parent,
-// and empties the slot.
-func (s *taskSlot) release() {
-	s.mu.Lock()
-	cancel := s.cancel
-	s.parent, s.ctx, s.cancel = nil, nil, nil
-	s.mu.Unlock()
-	s.reusable = false
-	if cancel != nil {
-		cancel(nil)
-	}
-}
-
-// terminate cancels the slot's context with cause ErrTerminated.
-func (s *taskSlot) terminate() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cancel != nil {
-		s.cancel(ErrTerminated)
-	}
-}
-
-// Option configures a [Pool]. Options are created by functions of this
-// package, such as [QueueSize].
-type Option interface {
-	apply(*config)
-}
-
-type config struct {
-	queueSize int
-	proc      procConfig // the options of a process pool
-}
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-// QueueSize sets how many submitted units may wait for a worker before
-// submission blocks. The default is max(1024, 4*workers). A Map chunk and
-// an item of MapSeq each take one entry. QueueSize panics if n < 1.
-func QueueSize(n int) Option {
-	if n < 1 {
-		panic("mp: QueueSize must be at least 1")
-	}
-	return optionFunc(func(c *config) { c.queueSize = n })
-}
 
 // MapOption configures one call of [Map].
 type MapOption interface {
@@ -248,7 +55,10 @@ func ChunkSize(n int) MapOption {
 // against hand-written workers ranging over a buffered channel.
 type Pool struct {
 	workers int
-	be      backend
+	be      backend.Backend
+	// remote is be.Remote(): tasks leave this process, so they must be
+	// registered functions with encodable arguments.
+	remote bool
 
 	// q is the queue of units (see pool_queue.go). Its head and tail have
 	// cache lines of their own.
@@ -341,17 +151,15 @@ func NewPool(workers int, opts ...Option) *Pool {
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return newPool(workers, &goroutines{slots: make([]taskSlot, workers)}, opts)
+	return newPool(workers, &goroutines{slots: make([]taskSlot, workers)}, configure(workers, opts))
 }
 
-func newPool(workers int, be backend, opts []Option) *Pool {
-	c := config{queueSize: max(1024, 4*workers)}
-	for _, o := range opts {
-		o.apply(&c)
-	}
+// newPool starts a pool of workers workers on be.
+func newPool(workers int, be backend.Backend, c config) *Pool {
 	p := &Pool{
 		workers:  workers,
 		be:       be,
+		remote:   be.Remote(),
 		counters: make([]counters, min(workers, maxShards)),
 		wake:     make(chan struct{}, workers),
 		shared:   workers > maxShards,
@@ -361,9 +169,10 @@ func newPool(workers int, be backend, opts []Option) *Pool {
 	p.q.init(c.queueSize)
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 	for i := range workers {
+		q := p.queueFor(i)
 		go func() {
 			defer p.release()
-			be.work(p, i)
+			be.Work(i, q)
 		}()
 	}
 	return p
@@ -461,7 +270,7 @@ func (p *Pool) owe(c collectible) {
 // after [Pool.Close] or [Pool.Terminate], and nil otherwise. Go allocates
 // nothing.
 func (p *Pool) Go(f func(ctx context.Context) error) error {
-	if p.remote() != nil {
+	if p.remote {
 		return errGoOnProcessPool
 	}
 	return p.submit(context.Background(), goFunc(f))
@@ -502,7 +311,7 @@ func (p *Pool) Terminate() {
 	// a full queue.
 	p.cancel(ErrTerminated)
 	p.Close()
-	p.be.terminate()
+	p.be.Terminate()
 	// Fail what is queued now rather than when a worker comes by, which a
 	// task that ignores its context may delay. Workers fail what comes
 	// later.
@@ -591,7 +400,7 @@ func (p *Pool) Stats() PoolStats {
 		s.Failed += int(failed)
 	}
 	head := p.q.head.Load()
-	if p.remote() == nil {
+	if !p.remote {
 		// A goroutine worker starts every unit it takes from the queue,
 		// and counting them there spares it a counter per unit.
 		started = taken + int64(head)
@@ -776,16 +585,21 @@ func (p *Pool) runCallback(cb func()) {
 	cb()
 }
 
-// applyJob is the job of ApplyAsync. The result lives inside it, so that a
-// submission costs one allocation.
+// applyJob is the unit of ApplyAsync. The result lives inside it, so that
+// a submission costs one allocation.
 type applyJob[A, R any] struct {
 	res AsyncResult[R]
 	f   Func[A, R]
 	arg A
 	// ctx is the caller's context, nil if it can never be done.
 	ctx context.Context
-	// slot is the context slot of the worker that runs the job.
+	// slot is the context slot of the goroutine worker that runs the job.
 	slot *taskSlot
+	// name and raw are the registered name of f and the encoded argument,
+	// on a remote pool; the argument is encoded at submission, so that an
+	// unencodable one fails in the caller.
+	name string
+	raw  []byte
 }
 
 func (j *applyJob[A, R]) useSlot(s *taskSlot) { j.slot = s }
@@ -814,10 +628,52 @@ func (j *applyJob[A, R]) fail(_ *Pool, err error) {
 }
 
 func (j *applyJob[A, R]) finish(v R, err error) {
-	j.ctx, j.slot = nil, nil
+	j.ctx, j.slot, j.raw = nil, nil, nil
 	var zero A
 	j.arg = zero
 	j.res.resolve(v, err)
+}
+
+// encode prepares the job for a remote pool.
+func (j *applyJob[A, R]) encode() error {
+	e, err := registered(j.f)
+	if err != nil {
+		return err
+	}
+	j.name = e.name
+	j.raw, err = codecFor[A]().as(roleArg).encode(j.arg)
+	var zero A
+	j.arg = zero
+	return err
+}
+
+func (j *applyJob[A, R]) Request() (backend.Request, error) {
+	return backend.Request{Func: j.name, Arg: j.raw}, nil
+}
+
+func (j *applyJob[A, R]) Context() context.Context { return j.ctx }
+func (j *applyJob[A, R]) Fail(err error)           { j.fail(nil, err) }
+
+func (j *applyJob[A, R]) Complete(r backend.Reply, err error) bool {
+	return j.decode(nil, r.Value, replyError(r, err))
+}
+
+func (j *applyJob[A, R]) requestOn(*conn, []byte) (message, error) {
+	return message{header: []byte(j.name), raw: j.raw}, nil
+}
+
+func (j *applyJob[A, R]) completeOn(c *conn, reply message, err error) bool {
+	return j.decode(c, reply.raw, err)
+}
+
+// decode resolves the job from an encoded result that arrived on c.
+func (j *applyJob[A, R]) decode(c *conn, raw []byte, err error) bool {
+	var v R
+	if err == nil {
+		v, err = codecFor[R]().as(roleResult).decodeOn(c, raw)
+	}
+	j.finish(v, err)
+	return err != nil
 }
 
 // ApplyAsync submits f(ctx, arg) to run on a worker and returns its pending
@@ -841,13 +697,16 @@ func (j *applyJob[A, R]) finish(v R, err error) {
 // queued, and each worker keeps that context for the tasks that follow
 // with the same ctx.
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
-	if p.remote() != nil {
-		return applyRemote(ctx, p, f, arg)
-	}
 	j := &applyJob[A, R]{f: f, arg: arg}
 	j.res.init(p)
 	if ctx.Done() != nil {
 		j.ctx = ctx
+	}
+	if p.remote {
+		if err := j.encode(); err != nil {
+			j.fail(p, err)
+			return &j.res
+		}
 	}
 	if err := p.submit(ctx, j); err != nil {
 		j.fail(p, err)
@@ -969,7 +828,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 		size = (len(items) + 4*p.workers - 1) / (4 * p.workers)
 	}
 	n := (len(items) + size - 1) / size
-	if p.remote() != nil {
+	if p.remote {
 		return mapRemote(ctx, p, f, items, size, n)
 	}
 	chunks := make([]mapChunk[A, R], n)
@@ -1016,7 +875,9 @@ type seqState[A, R any] struct {
 	f     Func[A, R]
 	ctx   context.Context
 	ended chan int // indexes of slots whose task ended; never blocks
-	// header names the registered task on a process pool.
+	// name is the registered name of f, on a remote pool, and header
+	// the same as the header of a run request.
+	name   string
 	header []byte
 }
 
@@ -1047,6 +908,39 @@ func (j *seqSlot[A, R]) fail(_ *Pool, err error) {
 	j.s.ended <- j.i
 }
 
+// Request, Context, Complete and Fail make an item of MapSeq a task of a
+// remote back-end; requestOn and completeOn, one of mp's process pool.
+func (j *seqSlot[A, R]) Request() (backend.Request, error) {
+	raw, err := codecFor[A]().as(roleArg).encode(j.arg)
+	return backend.Request{Func: j.s.name, Arg: raw}, err
+}
+
+func (j *seqSlot[A, R]) Context() context.Context { return j.s.ctx }
+func (j *seqSlot[A, R]) Fail(err error)           { j.fail(nil, err) }
+
+func (j *seqSlot[A, R]) Complete(r backend.Reply, err error) bool {
+	return j.decode(nil, r.Value, replyError(r, err))
+}
+
+func (j *seqSlot[A, R]) requestOn(c *conn, _ []byte) (message, error) {
+	raw, err := codecFor[A]().as(roleArg).encodeOn(c, j.arg)
+	return message{header: j.s.header, raw: raw}, err
+}
+
+func (j *seqSlot[A, R]) completeOn(c *conn, reply message, err error) bool {
+	return j.decode(c, reply.raw, err)
+}
+
+// decode resolves the item from an encoded result that arrived on c.
+func (j *seqSlot[A, R]) decode(c *conn, raw []byte, err error) bool {
+	if err == nil {
+		j.val, err = codecFor[R]().as(roleResult).decodeOn(c, raw)
+	}
+	j.err = err
+	j.s.ended <- j.i
+	return err != nil
+}
+
 // take returns the slot's outcome and clears it for reuse.
 func (j *seqSlot[A, R]) take() (R, error) {
 	v, err := j.val, j.err
@@ -1065,14 +959,14 @@ func mapSeq[A, R any](ctx context.Context, p *Pool, f Func[A, R], items iter.Seq
 		// caller, queued or running.
 		window := 2 * p.workers
 		s := &seqState[A, R]{f: f, ctx: ctx, ended: make(chan int, window)}
-		if p.remote() != nil {
+		if p.remote {
 			e, err := registered(f)
 			if err != nil {
 				var zero R
 				yield(zero, err)
 				return
 			}
-			s.header = []byte(e.name)
+			s.name, s.header = e.name, []byte(e.name)
 		}
 		slots := make([]seqSlot[A, R], window)
 		ready := make([]bool, window)

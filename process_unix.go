@@ -3,7 +3,6 @@
 package mp
 
 import (
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -624,20 +623,16 @@ func serveChild(c *conn, worker bool) {
 	}
 }
 
-// runRequest runs the registered task a run request names.
+// runRequest runs the registered task a run request names. A plain
+// request asks for a reply that does not use the connection's gob types
+// (see RunRequest).
 func runRequest(req *request) (message, error) {
-	if err := req.ctx.Err(); err != nil {
-		return message{}, context.Cause(req.ctx)
+	name, plain := strings.CutSuffix(string(req.msg.header), plainMark)
+	name, batch := strings.CutSuffix(name, batchMark)
+	c := req.c
+	if plain {
+		c = nil
 	}
-	name, batch := strings.CutSuffix(string(req.msg.header), batchMark)
-	e, ok := lookup(name)
-	if !ok {
-		return message{}, fmt.Errorf("%w: %s is not registered in child process %d; register tasks unconditionally at package level", ErrNotRegistered, name, os.Getpid())
-	}
-	run := e.run
-	if batch {
-		run = e.runBatch
-	}
-	raw, err := run(req.ctx, req.c, req.msg.raw)
+	raw, err := runEncoded(req.ctx, c, name, batch, req.msg.raw)
 	return message{raw: raw}, err
 }
