@@ -199,9 +199,6 @@ func (p *Process[R]) taskName() string {
 	return p.task.name
 }
 
-// errNotStarted is returned by methods that need a started process.
-var errNotStarted = errors.New("mp: process not started")
-
 // Start starts the child process and sends it the task, as Python's
 // Process.start. It returns once the child has answered its handshake. It
 // fails at once, starting nothing, when the task is not registered
@@ -214,7 +211,7 @@ func (p *Process[R]) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.started {
-		return errors.New("mp: process already started")
+		return errStartedTwice
 	}
 	if p.prepErr != nil {
 		return p.prepErr
@@ -296,7 +293,7 @@ func (p *Process[R]) Result() (R, error) {
 		if !p.isStarted() {
 			return zero, errNotStarted
 		}
-		return zero, errors.New("mp: process still running")
+		return zero, errRunning
 	}
 }
 
