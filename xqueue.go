@@ -267,14 +267,16 @@ func (c *core[T]) gobDecode(b []byte, joinable bool) error {
 
 // checkEncodable reports whether v can cross to a child, so that a Put of
 // a shared queue fails in the caller rather than in a feeder later.
-func (x *xstate[T]) checkEncodable(v T) error {
+func (x *xstate[T]) checkEncodable(v T) (err error) {
+	// The item's own marshalling methods run here, in the caller of Put:
+	// their panic fails that Put, as any other encoding error does.
+	defer recoverHook(&err, "encoding", x.codec.typ, "the item")
 	var size int
 	switch x.codec.kind {
 	case codecBytes, codecString:
 		size = reflect.ValueOf(v).Len()
 	case codecGob:
 		var b []byte
-		var err error
 		if gt := streamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
 			if b, err = gt.encode(reflect.ValueOf(v)); err != nil {
 				err = fmt.Errorf("mp: cannot encode %v: %w", x.codec.typ, err)
