@@ -37,8 +37,10 @@ const hangGuard = 20 * time.Second
 
 // TestPool runs the pool semantics every back-end must keep against pools
 // made by newPool, each check in a sub-test of t. newPool returns a new
-// pool of the given number of workers (the suite asks for two or three);
-// the suite closes or terminates, and joins, every pool it makes.
+// pool of the given number of workers (the suite asks for one to three);
+// the t it gets is the sub-test's, for a constructor that has resources
+// of its own to clean up. The suite closes or terminates, and joins,
+// every pool it makes.
 //
 // The checks follow the contract of [mp.Pool]: results keep the order of
 // the input; at most the pool's number of workers run at once; [mp.Map]
@@ -182,7 +184,7 @@ func join(t *testing.T, p *mp.Pool) error {
 
 // sameSlice fails t if got differs from want, naming the first index at
 // which they differ rather than printing both slices whole.
-func sameSlice[T comparable](t *testing.T, what string, want, got []T) bool {
+func sameSlice[T comparable](t testing.TB, what string, want, got []T) bool {
 	t.Helper()
 	for i := range min(len(want), len(got)) {
 		if want[i] != got[i] {

@@ -69,10 +69,14 @@ func (s *suite) mapFailFast(t *testing.T) {
 	require.Error(t, err, "Map with a failing item")
 	assert.Nil(t, got, "Map's result on error")
 	assert.True(t, mentions(err, failText(bad)), "Map returned %q, want the first error in time, %q", err, failText(bad))
+	// Item 0's error, which wraps the cause it saw, came second.
+	assert.False(t, mentions(err, "cancelled"), "Map returned %q, an error that came after the first", err)
 	started := allEnded(t, "Map", dir)
-	// Without skipping, every item would start; a few workers' worth of
-	// items in flight, queued or pipelined when the error came may.
-	assert.LessOrEqual(t, len(started), n/4, "items started by a Map whose item %d failed at once, of %d", bad, n)
+	t.Logf("%d of %d items started before Map failed fast", len(started), n)
+	// Without skipping, every item would start. Those before the failing
+	// one may, and a few workers' worth of items in flight, queued or
+	// pipelined when the error came.
+	assert.LessOrEqual(t, len(started), bad+1+lookAheadBound(workers), "items started by a Map whose item %d failed at once, of %d", bad, n)
 
 	// The same with Map's own chunking: the error, and no results.
 	jobs = make([]job, n)

@@ -278,4 +278,3 @@ func (s *suite) terminateMap(t *testing.T) {
 	err = p.Join(guardCtx(t))
 	require.NotErrorIs(t, err, errHang, "Join after Terminate")
 }
-
