@@ -7,13 +7,10 @@ import (
 	"github.com/mpgo/mp/backend/backendtest"
 )
 
-// The pool semantics of the contract, stated once in backendtest, hold on
-// both back-ends; a new back-end adds its own line here.
+// The pool semantics of the contract are stated once, in backendtest, and
+// hold on every back-end: each adds its line here (the process pool's is
+// in conformance_unix_test.go, where its workers can start).
 
 func TestConformanceGoroutinePool(t *testing.T) {
 	backendtest.TestPool(t, func(_ *testing.T, workers int) *mp.Pool { return mp.NewPool(workers) })
-}
-
-func TestConformanceProcessPool(t *testing.T) {
-	backendtest.TestPool(t, func(_ *testing.T, workers int) *mp.Pool { return mp.NewProcessPool(workers) })
 }

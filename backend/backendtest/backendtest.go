@@ -32,8 +32,8 @@ import (
 
 // hangGuard bounds every wait of the suite, so that a back-end that loses
 // a wake-up or a result fails with the name of what hung instead of
-// hanging the test binary.
-const hangGuard = 20 * time.Second
+// hanging the test binary. It is a variable for the suite's own tests.
+var hangGuard = 20 * time.Second
 
 // TestPool runs the pool semantics every back-end must keep against pools
 // made by newPool, each check in a sub-test of t. newPool returns a new
@@ -127,7 +127,7 @@ func guardCtx(t *testing.T) context.Context {
 // within runs f on a goroutine of its own and returns its result, failing
 // t if f has not returned within hangGuard. f must not call t's Fatal
 // methods, which belong to the test's goroutine; a panic in f fails t.
-func within[T any](t *testing.T, what string, f func() T) T {
+func within[T any](t testing.TB, what string, f func() T) T {
 	t.Helper()
 	type outcome struct {
 		v     T

@@ -2,7 +2,9 @@ package backendtest
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/mpgo/mp"
 	"github.com/stretchr/testify/assert"
@@ -68,4 +70,38 @@ func TestSameSlice(t *testing.T) {
 	if assert.Len(t, r.msgs, 1) {
 		assert.Contains(t, r.msgs[0], "length 990, want 1000")
 	}
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+	runtime.Goexit()
+}
+
+func TestWithinFailsWhatHangs(t *testing.T) {
+	defer func(d time.Duration) { hangGuard = d }(hangGuard)
+	hangGuard = 10 * time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		within(r, "a call that never returns", func() int { <-release; return 0 })
+	}()
+	<-done
+	if assert.Len(t, r.msgs, 1) {
+		assert.Contains(t, r.msgs[0], "a call that never returns did not return within 10ms")
+	}
+
+	r.msgs = nil
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		within(r, "a call that panics", func() int { panic("boom") })
+	}()
+	<-done
+	if assert.Len(t, r.msgs, 1) {
+		assert.Contains(t, r.msgs[0], "a call that panics panicked: boom")
+	}
+	assert.Equal(t, 42, within(t, "a call that returns", func() int { return 42 }))
 }
