@@ -204,7 +204,7 @@ func (c *remoteChunk[A, R]) Context() context.Context { return c.m.ctx }
 func (c *remoteChunk[A, R]) Fail(err error)           { c.fail(nil, err) }
 
 func (c *remoteChunk[A, R]) Complete(r backend.Reply, err error) bool {
-	return c.decode(nil, r.Value, replyError(r, err))
+	return c.decode(nil, r.Value, replyError(c.m.ctx, r, err))
 }
 
 func (c *remoteChunk[A, R]) requestOn(cn *conn, buf []byte) (message, error) {
