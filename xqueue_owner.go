@@ -1,0 +1,297 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// xtable holds the queues this process owns and has handed to children,
+// by handle number. An entry stays for the life of the process: a child may
+// start using its handle at any time.
+var xtable = struct {
+	mu   sync.Mutex
+	next uint64
+	byID map[uint64]xowner
+}{byID: map[uint64]xowner{}}
+
+// xstate is the owner's side of a shared queue: the local queue, the
+// items that dead children held and that wait to be delivered again, and
+// the items lost for good.
+type xstate[T any] struct {
+	id       uint64
+	c        *core[T]
+	codec    codec[T]
+	joinable bool
+
+	mu        sync.Mutex
+	redo      []heldItem[T] // items back from dead children, delivered first
+	kick      chan struct{} // closed and replaced when redo grows
+	closedNow bool          // CloseNow was called
+	lost      int           // items lost since the last Join reported them
+	lostPids  map[int]bool  // the processes that held them
+	// refused counts the streamed Puts refused since the last Join
+	// reported them, refusedPids the children that made them, and
+	// refusedErr is why the first was refused.
+	refused     int
+	refusedPids map[int]bool
+	refusedErr  error
+	holders     map[*holder[T]]struct{} // of live children: told when the queue closes
+}
+
+// heldItem is an item and the number of times it has been delivered.
+type heldItem[T any] struct {
+	v T
+	n int
+}
+
+// share registers c as shared, once, and returns its state.
+func (c *core[T]) share(joinable bool) *xstate[T] {
+	if x := c.xs.Load(); x != nil {
+		return x
+	}
+	x := &xstate[T]{c: c, codec: codecFor[T]().as(roleItem), joinable: joinable, kick: make(chan struct{}),
+		holders: map[*holder[T]]struct{}{}}
+	xtable.mu.Lock()
+	defer xtable.mu.Unlock()
+	if old := c.xs.Load(); old != nil {
+		return old
+	}
+	xtable.next++
+	x.id = xtable.next
+	xtable.byID[x.id] = x
+	c.xs.Store(x)
+	return x
+}
+
+// checkEncodable reports whether v can cross to a child, so that a Put of
+// a shared queue fails in the caller rather than in a feeder later.
+func (x *xstate[T]) checkEncodable(v T) error {
+	var size int
+	switch x.codec.kind {
+	case codecBytes, codecString:
+		size = reflect.ValueOf(v).Len()
+	case codecGob:
+		var b []byte
+		var err error
+		if gt := streamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
+			if b, err = gt.encode(reflect.ValueOf(v)); err != nil {
+				err = fmt.Errorf("mp: cannot encode %v: %w", x.codec.typ, err)
+			}
+		} else {
+			b, err = x.codec.encode(v)
+		}
+		if err != nil {
+			return err
+		}
+		size = len(b)
+	default:
+		// The fixed encodings of numbers cannot fail and are small.
+		return nil
+	}
+	if limit := wire.DefaultMaxFrame - 1024; size > limit {
+		return frameTooLarge(size, limit)
+	}
+	return nil
+}
+
+func (x *xstate[T]) put(ctx context.Context, v T, block bool) error {
+	if err := x.checkEncodable(v); err != nil {
+		return err
+	}
+	return x.c.local.put(ctx, v, block)
+}
+
+// take removes the next item: one back from a dead child first, then the
+// queue's own. n is the number of deliveries the item has had.
+func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
+	var zero T
+	if block {
+		if _, err := doneChan(ctx); err != nil {
+			return zero, 0, err
+		}
+	}
+	for {
+		x.mu.Lock()
+		if len(x.redo) > 0 {
+			it := x.redo[0]
+			x.redo[0] = heldItem[T]{}
+			x.redo = x.redo[1:]
+			x.mu.Unlock()
+			return it.v, it.n, nil
+		}
+		kick := x.kick
+		x.mu.Unlock()
+		v, err := x.c.local.get(ctx, false)
+		if err == nil || !block || !errors.Is(err, ErrEmpty) {
+			return v, 0, err
+		}
+		// Wait for an item, or for a redelivered one (kick).
+		kctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-kick:
+				cancel()
+			case <-kctx.Done():
+			}
+		}()
+		v, err = x.c.local.get(kctx, true)
+		kicked := err != nil && ctx.Err() == nil && kctx.Err() != nil
+		cancel()
+		if err == nil {
+			return v, 0, nil
+		}
+		if !kicked {
+			if ctx.Err() != nil {
+				return zero, 0, ctx.Err()
+			}
+			return zero, 0, err
+		}
+	}
+}
+
+func (x *xstate[T]) len() int {
+	x.mu.Lock()
+	n := len(x.redo)
+	x.mu.Unlock()
+	return n + x.c.local.len()
+}
+
+func (x *xstate[T]) close(immediate bool) {
+	x.c.local.close(immediate)
+	x.mu.Lock()
+	cns := make([]*conn, 0, len(x.holders))
+	for h := range x.holders {
+		cns = append(cns, h.b.ch.conn)
+	}
+	n := 0
+	if immediate {
+		n = len(x.redo)
+		x.redo = nil
+		x.closedNow = true
+	}
+	x.mu.Unlock()
+	x.finish(n)
+	// Tell the children, so that their Puts fail at once rather than
+	// after the item has crossed. Each notification is sent from a
+	// goroutine of its own, which ends once it is queued on the connection
+	// or the connection has ended: Close must not wait for a child that
+	// does not read.
+	hdr := xheader(xopPutsClosed, x.id)
+	for _, cn := range cns {
+		go func() { _ = cn.notify(serviceQueueChild, message{header: hdr}) }()
+	}
+}
+
+// finish marks n items done without a TaskDone: discarded or lost.
+func (x *xstate[T]) finish(n int) {
+	if n > 0 && x.joinable {
+		x.c.local.taskDoneN(n)
+	}
+}
+
+func (x *xstate[T]) join(ctx context.Context) error {
+	if err := x.c.local.join(ctx); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var msg []string
+	if x.lost > 0 {
+		msg = append(msg, fmt.Sprintf("%d items were not finished: process %s died holding them after they had been delivered %d times", x.lost, pidList(x.lostPids), deliveryLimit))
+	}
+	var err error
+	switch {
+	case x.refused > 0:
+		msg = append(msg, fmt.Sprintf("%d items that process %s put never reached the queue, which refused them after the child's Put had returned", x.refused, pidList(x.refusedPids)))
+		err = fmt.Errorf("%w: %s: %w", ErrLost, strings.Join(msg, "; "), x.refusedErr)
+	case x.lost > 0:
+		err = fmt.Errorf("%w: %s", ErrLost, msg[0])
+	}
+	x.lost, x.lostPids = 0, nil
+	x.refused, x.refusedPids, x.refusedErr = 0, nil, nil
+	return err
+}
+
+// pidList formats a set of process IDs in increasing order.
+func pidList(set map[int]bool) string {
+	pids := make([]int, 0, len(set))
+	for p := range set {
+		pids = append(pids, p)
+	}
+	sort.Ints(pids)
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+// refuse counts an item of a streamed Put that the queue refused, with
+// err, after the child's Put had returned nil, so that Join reports it.
+// Only a JoinableQueue has a Join to report it to; the child hears of it
+// in either case.
+func (x *xstate[T]) refuse(pid int, err error) {
+	if !x.joinable {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.refused++
+	if x.refusedPids == nil {
+		x.refusedPids = map[int]bool{}
+	}
+	x.refusedPids[pid] = true
+	if x.refusedErr == nil {
+		x.refusedErr = err
+	}
+}
+
+// requeue takes back the items a child held: each is delivered again
+// unless it has been delivered deliveryLimit times, in which case it is
+// lost. pid is the child, for the error Join reports.
+func (x *xstate[T]) requeue(items []heldItem[T], pid int, count bool) {
+	if len(items) == 0 {
+		return
+	}
+	lost, dropped := 0, 0
+	x.mu.Lock()
+	for _, it := range items {
+		switch {
+		case x.closedNow:
+			dropped++
+		case count && it.n >= deliveryLimit:
+			lost++
+		default:
+			if !count {
+				it.n--
+			}
+			x.redo = append(x.redo, it)
+		}
+	}
+	if lost > 0 {
+		x.lost += lost
+		if x.lostPids == nil {
+			x.lostPids = map[int]bool{}
+		}
+		x.lostPids[pid] = true
+	}
+	close(x.kick)
+	x.kick = make(chan struct{})
+	x.mu.Unlock()
+	x.finish(lost + dropped)
+}
+
+func (x *xstate[T]) newHolder(b *broker) xholder {
+	h := &holder[T]{x: x, b: b, wake: make(chan struct{}, 1)}
+	x.mu.Lock()
+	x.holders[h] = struct{}{}
+	x.mu.Unlock()
+	return h
+}

@@ -1,0 +1,472 @@
+package mp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// proxies is a child's table of the queues it received, by handle number:
+// every handle of one queue decodes to the same proxy.
+var proxies = proxyTable{byID: map[uint64]proxyIface{}}
+
+type proxyTable struct {
+	mu   sync.Mutex
+	byID map[uint64]proxyIface
+}
+
+type proxyIface interface {
+	deliver(op byte, h *hdrReader, raw []byte) error
+	flush() error
+}
+
+func proxyFor[T any](cn *conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
+	// A Process child's connection may not serve yet (see childStream):
+	// a proxy needs the owner's replies and notifications.
+	cn.serve()
+	proxies.mu.Lock()
+	defer proxies.mu.Unlock()
+	if p, ok := proxies.byID[id].(*xproxy[T]); ok {
+		return p
+	}
+	p := &xproxy[T]{id: id, cn: cn, codec: codecFor[T]().as(roleItem), joinable: joinable, bounded: maxsize > 0,
+		window: 1, avail: make(chan struct{})}
+	proxies.byID[id] = p
+	return p
+}
+
+// serve handles the owner's notifications on a child's connection.
+func (t *proxyTable) serve(req *request) {
+	h := hdrReader{b: req.msg.header}
+	op := h.byte()
+	id := h.uvarint()
+	t.mu.Lock()
+	p := t.byID[id]
+	t.mu.Unlock()
+	if h.bad || p == nil {
+		// The parent broke the protocol: the connection is the child's
+		// lifeline, so end it as a malformed frame would.
+		req.c.fail(fmt.Errorf("%w: bad queue message from the parent", wire.ErrMalformed))
+		return
+	}
+	if err := p.deliver(op, &h, req.msg.raw); err != nil {
+		req.c.fail(err)
+	}
+}
+
+// flushAll reports every proxy's pending acknowledgements and returns its
+// unread items, when a task ends: the process may exit next. It returns
+// the first proxy's report of streamed Puts that the owner refused and
+// that no call of the task's has reported, which then fails the task: it
+// is the last chance to say that items it put never arrived.
+func (t *proxyTable) flushAll() error {
+	t.mu.Lock()
+	ps := make([]proxyIface, 0, len(t.byID))
+	for _, p := range t.byID {
+		ps = append(ps, p)
+	}
+	t.mu.Unlock()
+	var first error
+	for _, p := range ps {
+		if err := p.flush(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// xproxy is the queueImpl of a queue in a child: the owner keeps the
+// state; the proxy keeps the items prefetched for this process's Gets and
+// the Puts in flight.
+type xproxy[T any] struct {
+	id       uint64
+	cn       *conn
+	codec    codec[T]
+	joinable bool
+	bounded  bool
+
+	mu        sync.Mutex
+	buf       [][]byte // prefetched items, buf[head:] unread
+	head      int
+	bufBytes  int
+	closed    bool
+	avail     chan struct{} // closed and replaced when items or closure arrive
+	waiting   int           // Gets waiting for items
+	credit    int           // items asked for and not yet received
+	window    int           // items to keep asked for or buffered
+	gotTotal  int
+	doneTotal int
+	gotUn     int     // got, not yet reported
+	puts      []*call // streamed Puts in flight, oldest first
+	// putChecked is set once a Put has had the owner's answer; until then
+	// Puts are round trips, so that a child that has never used the queue
+	// learns whether it is open before its first Put returns.
+	putChecked bool
+	putsClosed bool  // the owner refuses Puts: the queue is closed
+	refused    int   // streamed Puts the owner refused, not yet reported
+	refusedErr error // why the first of them was refused
+}
+
+var _ queueImpl[int] = (*xproxy[int])(nil)
+
+// ackMsg is a report to the owner, built under the lock and sent after.
+type ackMsg struct{ got, done, want, returned int }
+
+func (a ackMsg) empty() bool { return a == ackMsg{} }
+
+func (p *xproxy[T]) send(a ackMsg) {
+	if a.empty() {
+		return
+	}
+	// An error means the connection is gone, and with it this process.
+	_ = p.cn.notify(serviceQueue, message{header: xheader(xopAck, p.id,
+		uint64(a.got), uint64(a.done), uint64(a.want), uint64(a.returned))})
+}
+
+func (p *xproxy[T]) buffered() int { return len(p.buf) - p.head }
+
+// wantLocked is the credit to ask for so that credit plus buffer fill
+// the window.
+func (p *xproxy[T]) wantLocked() int {
+	if p.bufBytes >= maxBuffered {
+		return 0
+	}
+	w := p.window - p.credit - p.buffered()
+	if w <= 0 {
+		return 0
+	}
+	p.credit += w
+	return w
+}
+
+// reportLocked collects what to tell the owner.
+func (p *xproxy[T]) reportLocked() ackMsg {
+	a := ackMsg{got: p.gotUn, want: p.wantLocked()}
+	p.gotUn = 0
+	return a
+}
+
+func (p *xproxy[T]) broadcastLocked() {
+	close(p.avail)
+	p.avail = make(chan struct{})
+}
+
+func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
+	switch op {
+	case xopItems:
+		n := h.int()
+		// Each item's length takes at least a byte of the header: a
+		// count beyond that is a lie that must not size an allocation.
+		if h.bad || n <= 0 || n > len(h.b) {
+			return fmt.Errorf("%w: bad queue items", wire.ErrMalformed)
+		}
+		items := make([][]byte, n)
+		off := 0
+		for i := range items {
+			l := h.int()
+			if h.bad || l > len(raw)-off {
+				return fmt.Errorf("%w: bad queue items", wire.ErrMalformed)
+			}
+			items[i] = raw[off : off+l : off+l]
+			off += l
+		}
+		p.mu.Lock()
+		if p.head > 0 && p.head == len(p.buf) {
+			p.buf, p.head = p.buf[:0], 0
+		}
+		p.buf = append(p.buf, items...)
+		p.bufBytes += len(raw)
+		p.credit = max(p.credit-n, 0)
+		p.broadcastLocked()
+		p.mu.Unlock()
+	case xopClosed:
+		immediate := h.byte() == 1
+		p.mu.Lock()
+		p.closed = true
+		var a ackMsg
+		if immediate {
+			a.returned = p.buffered()
+			clear(p.buf)
+			p.buf, p.head, p.bufBytes = nil, 0, 0
+		}
+		p.broadcastLocked()
+		p.mu.Unlock()
+		// Not on the reader goroutine, which must never wait for the
+		// writer: the parent may be waiting for us to read.
+		p.cn.goroutine(func() { p.send(a) })
+	case xopPutsClosed:
+		p.mu.Lock()
+		p.putsClosed = true
+		p.mu.Unlock()
+	default:
+		return fmt.Errorf("%w: unknown queue operation %d from the parent", wire.ErrMalformed, op)
+	}
+	return nil
+}
+
+func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
+	var zero T
+	var done <-chan struct{}
+	if block {
+		var err error
+		if done, err = doneChan(ctx); err != nil {
+			return zero, err
+		}
+	}
+	p.mu.Lock()
+	for {
+		if p.buffered() > 0 {
+			b := p.buf[p.head]
+			p.buf[p.head] = nil
+			p.head++
+			p.bufBytes -= len(b)
+			p.gotTotal++
+			p.gotUn++
+			var a ackMsg
+			if p.buffered() == 0 || p.gotUn > p.window/2 {
+				a = p.reportLocked()
+			}
+			p.mu.Unlock()
+			p.send(a)
+			return p.codec.decodeOn(p.cn, b)
+		}
+		if p.closed {
+			p.mu.Unlock()
+			return zero, ErrClosed
+		}
+		if !block {
+			p.mu.Unlock()
+			return p.tryGetRemote()
+		}
+		if p.credit > 0 {
+			// Starved with credit outstanding: ask further ahead.
+			p.window = min(2*p.window, maxWindow)
+		}
+		a := p.reportLocked()
+		if p.credit == 0 {
+			p.credit = 1
+			a.want++
+		}
+		avail := p.avail
+		p.waiting++
+		p.mu.Unlock()
+		p.send(a)
+		select {
+		case <-avail:
+			p.mu.Lock()
+			p.waiting--
+		case <-p.cn.broken:
+			return zero, p.cn.brokenErr()
+		case <-done:
+			p.mu.Lock()
+			p.waiting--
+			var revoke bool
+			if p.waiting == 0 && p.buffered() == 0 && p.credit > 0 {
+				p.credit, revoke = 0, true
+			}
+			p.mu.Unlock()
+			if revoke {
+				_ = p.cn.notify(serviceQueue, message{header: xheader(xopRevoke, p.id)})
+			}
+			return zero, ctx.Err()
+		}
+	}
+}
+
+func (p *xproxy[T]) tryGetRemote() (T, error) {
+	var zero T
+	m, err := p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopTryGet, p.id)})
+	if err != nil {
+		return zero, err
+	}
+	p.mu.Lock()
+	p.gotTotal++
+	p.mu.Unlock()
+	return p.codec.decodeOn(p.cn, m.raw)
+}
+
+func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
+	if block {
+		if _, err := doneChan(ctx); err != nil {
+			return err
+		}
+	}
+	if err := p.settle(ctx, putWindow-1); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	closed, checked := p.putsClosed, p.putChecked
+	p.mu.Unlock()
+	if closed {
+		// Collect the answers to every Put in flight, so that all the
+		// ones refused are reported now, with the closure, in one error.
+		if err := p.settle(ctx, 0); err != nil {
+			return err
+		}
+	}
+	if err := p.refusals(); err != nil {
+		return err
+	}
+	if closed {
+		return ErrClosed
+	}
+	b, err := p.codec.encodeOn(p.cn, v)
+	if err != nil {
+		return err
+	}
+	var flags uint64
+	if block {
+		flags |= putBlock
+	}
+	if p.bounded || !checked {
+		_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopPut, p.id, flags), raw: b})
+		p.mu.Lock()
+		p.putChecked = p.putChecked || ctx.Err() == nil
+		if errors.Is(err, ErrClosed) {
+			p.putsClosed = true
+		}
+		p.mu.Unlock()
+		return err
+	}
+	// Unbounded: the owner never makes this Put wait, so it streams.
+	cl, err := p.cn.start(serviceQueue, message{header: xheader(xopPut, p.id, flags|putStreamed), raw: b})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.puts = append(p.puts, cl)
+	p.mu.Unlock()
+	return nil
+}
+
+// settle waits until at most n Puts are in flight, counting the ones the
+// owner refused. It fails only if ctx is done.
+func (p *xproxy[T]) settle(ctx context.Context, n int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for len(p.puts) > 0 {
+			select {
+			case <-p.puts[0].done:
+				if err := p.puts[0].err; err != nil {
+					p.refused++
+					if p.refusedErr == nil {
+						p.refusedErr = err
+					}
+					if errors.Is(err, ErrClosed) {
+						p.putsClosed = true
+					}
+				}
+				p.puts[0] = nil
+				p.puts = p.puts[1:]
+				continue
+			default:
+			}
+			break
+		}
+		if len(p.puts) <= n {
+			return nil
+		}
+		front := p.puts[0]
+		p.mu.Unlock()
+		select {
+		case <-front.done:
+		case <-ctx.Done():
+			p.mu.Lock()
+			return ctx.Err()
+		}
+		p.mu.Lock()
+	}
+}
+
+// refusals returns, once, the error that reports the streamed Puts the
+// owner refused since the last report, or nil if there were none. It
+// wraps the first one's error: [ErrClosed], or the *PanicError of the
+// item's GobDecode.
+func (p *xproxy[T]) refusals() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refused == 0 {
+		return nil
+	}
+	err := fmt.Errorf("mp: %d items this process put never reached the queue, which refused them after their Put had returned: %w", p.refused, p.refusedErr)
+	p.refused, p.refusedErr = 0, nil
+	return err
+}
+
+func (p *xproxy[T]) len() int {
+	_ = p.settle(context.Background(), 0)
+	m, err := p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopLen, p.id)})
+	if err != nil {
+		return 0
+	}
+	n, _ := binary.Uvarint(m.header)
+	return int(n)
+}
+
+func (p *xproxy[T]) close(immediate bool) {
+	_ = p.settle(context.Background(), 0)
+	// An error means the parent is gone; so is this process, shortly.
+	_, _ = p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopClose, p.id, boolField(immediate))})
+}
+
+func (p *xproxy[T]) taskDone() error {
+	p.mu.Lock()
+	if p.doneTotal >= p.gotTotal {
+		p.mu.Unlock()
+		return errTooManyTaskDone
+	}
+	p.doneTotal++
+	// Reported at once, not gathered: if this process dies, the owner
+	// counts as lost the items it holds for us, and an item marked done
+	// must not be among them. The report is queued on the connection
+	// before anything this process sends after TaskDone returns, and the
+	// owner reads all that a dead child sent before it counts.
+	a := ackMsg{got: p.gotUn, done: 1}
+	p.gotUn = 0
+	p.mu.Unlock()
+	p.send(a)
+	return nil
+}
+
+func (p *xproxy[T]) join(ctx context.Context) error {
+	if err := p.settle(ctx, 0); err != nil {
+		return err
+	}
+	if err := p.refusals(); err != nil {
+		return err
+	}
+	// Every TaskDone of this process has been reported already, and the
+	// owner reads the reports before this request.
+	_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopJoin, p.id)})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// flush reports what is pending and hands back the unread items, which
+// the owner delivers again to others. It returns the report of the
+// streamed Puts the owner refused that no call has returned yet.
+func (p *xproxy[T]) flush() error {
+	_ = p.settle(context.Background(), 0)
+	// Revoke and wait for the owner's answer, which comes after every item
+	// it sent before: then the buffer holds all of them, and handing back
+	// its count returns exactly the newest items the owner holds for us. A
+	// pool worker keeps its connection for the next task, so an item that
+	// arrived after a hand-back would be taken twice.
+	_, _ = p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopRevoke, p.id)})
+	p.mu.Lock()
+	a := ackMsg{got: p.gotUn, returned: p.buffered()}
+	p.gotUn = 0
+	clear(p.buf)
+	p.buf, p.head, p.bufBytes = nil, 0, 0
+	p.credit = 0
+	p.mu.Unlock()
+	p.send(a)
+	return p.refusals()
+}
