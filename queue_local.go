@@ -145,28 +145,10 @@ func (q *localQueue[T]) wait(done <-chan struct{}, w *waiter[T], list *waitList[
 	return true
 }
 
-// doneChan returns ctx's done channel, or an error if ctx is already done:
-// as in semaphore.Acquire, a caller whose ctx is done fails even if it
-// could proceed without waiting.
-func doneChan(ctx context.Context) (<-chan struct{}, error) {
-	done := ctx.Done()
-	if done != nil {
-		select {
-		case <-done:
-			return nil, ctx.Err()
-		default:
-		}
-	}
-	return done, nil
-}
-
 func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
-	var done <-chan struct{}
-	if block {
-		var err error
-		if done, err = doneChan(ctx); err != nil {
-			return err
-		}
+	done, err := doneChan(ctx, block)
+	if err != nil {
+		return err
 	}
 	q.mu.Lock()
 	if q.closed {
@@ -198,19 +180,16 @@ func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
 		q.freeWaiter(w)
 		return ctx.Err()
 	}
-	err := w.err
+	err = w.err
 	q.freeWaiter(w)
 	return err
 }
 
 func (q *localQueue[T]) get(ctx context.Context, block bool) (T, error) {
 	var zero T
-	var done <-chan struct{}
-	if block {
-		var err error
-		if done, err = doneChan(ctx); err != nil {
-			return zero, err
-		}
+	done, err := doneChan(ctx, block)
+	if err != nil {
+		return zero, err
 	}
 	q.mu.Lock()
 	if q.n > 0 {
@@ -380,7 +359,7 @@ func (q *localQueue[T]) checkIdle() {
 }
 
 func (q *localQueue[T]) join(ctx context.Context) error {
-	done, err := doneChan(ctx)
+	done, err := doneChan(ctx, true)
 	if err != nil {
 		return err
 	}

@@ -143,14 +143,15 @@ func boolField(v bool) uint64 {
 	return 0
 }
 
-// gobEncode writes the handle of the queue. In the owner it shares the
+// gobEncode writes the handle of the queue: [1][uvarint id][varint
+// maxsize][u8 joinable][the item type's name]. In the owner it shares the
 // queue; in a child it refuses, since the handle names a queue of the
 // parent that a grandchild cannot reach.
 func (c *core[T]) gobEncode(joinable bool) ([]byte, error) {
-	if c.impl != nil {
-		return nil, errHandleForwarded
+	x, err := c.share(joinable)
+	if err != nil {
+		return nil, err
 	}
-	x := c.share(joinable)
 	b := []byte{1}
 	b = binary.AppendUvarint(b, x.id)
 	b = binary.AppendVarint(b, int64(c.local.maxsize))
@@ -158,12 +159,11 @@ func (c *core[T]) gobEncode(joinable bool) ([]byte, error) {
 	return append(b, reflect.TypeFor[T]().String()...), nil
 }
 
-// gobDecode makes c, a fresh queue, the proxy of the handle b.
+// gobDecode makes c, a fresh queue, the proxy of the handle b. The kind
+// and the item type are checked, so that a handle decoded into the wrong
+// Go type fails here rather than as garbled items later.
 func (c *core[T]) gobDecode(b []byte, joinable bool) error {
-	what := "Queue"
-	if joinable {
-		what = "JoinableQueue"
-	}
+	what := kindName(joinable)
 	h := hdrReader{b: b}
 	if h.byte() != 1 {
 		return fmt.Errorf("mp: bad %s handle", what)
@@ -176,7 +176,7 @@ func (c *core[T]) gobDecode(b []byte, joinable bool) error {
 	j := h.b[n] == 1
 	typ := string(h.b[n+1:])
 	if j != joinable {
-		return fmt.Errorf("mp: a handle of a %s cannot be decoded as a %s", map[bool]string{false: "Queue", true: "JoinableQueue"}[j], what)
+		return fmt.Errorf("mp: a handle of a %s cannot be decoded as a %s", kindName(j), what)
 	}
 	if want := reflect.TypeFor[T]().String(); typ != want {
 		return fmt.Errorf("mp: a handle of a %s[%s] cannot be decoded as a %s[%s]", what, typ, what, want)
@@ -184,11 +184,20 @@ func (c *core[T]) gobDecode(b []byte, joinable bool) error {
 	if parentConn == nil {
 		return fmt.Errorf("mp: a %s handle can be decoded only in a child process that mp started", what)
 	}
-	if c.impl != nil || c.xs.Load() != nil {
+	if c.remote.Load() != nil {
 		return fmt.Errorf("mp: GobDecode into a %s already in use", what)
 	}
-	c.impl = proxyFor[T](parentConn, id, joinable, int(maxsize))
+	var impl queueImpl[T] = proxyFor[T](parentConn, id, joinable, int(maxsize))
+	c.remote.Store(&impl)
 	return nil
+}
+
+// kindName names the public type of a queue, for errors.
+func kindName(joinable bool) string {
+	if joinable {
+		return "JoinableQueue"
+	}
+	return "Queue"
 }
 
 func init() {
@@ -216,19 +225,19 @@ func init() {
 // that sends the child items; it ends when the child's connection does. A
 // shared queue stays registered for the life of the process, since a child
 // may use its handle at any time.
-func (q *Queue[T]) GobEncode() ([]byte, error) { return q.c.gobEncode(false) }
+func (q *Queue[T]) GobEncode() ([]byte, error) { return q.gobEncode(false) }
 
 // GobDecode makes q, a new Queue, the child's side of a handle written by
 // [Queue.GobEncode]. It fails outside a child process that mp started.
-func (q *Queue[T]) GobDecode(b []byte) error { return q.c.gobDecode(b, false) }
+func (q *Queue[T]) GobDecode(b []byte) error { return q.gobDecode(b, false) }
 
 // GobEncode encodes the queue as a handle, so that a *JoinableQueue inside
 // a task's argument crosses to a child process, as [Queue.GobEncode] does;
 // it is the Go twin of passing a multiprocessing.JoinableQueue in
 // Process(args=...).
-func (q *JoinableQueue[T]) GobEncode() ([]byte, error) { return q.c.gobEncode(true) }
+func (q *JoinableQueue[T]) GobEncode() ([]byte, error) { return q.gobEncode(true) }
 
 // GobDecode makes q, a new JoinableQueue, the child's side of a handle
 // written by [JoinableQueue.GobEncode]. It fails outside a child process
 // that mp started.
-func (q *JoinableQueue[T]) GobDecode(b []byte) error { return q.c.gobDecode(b, true) }
+func (q *JoinableQueue[T]) GobDecode(b []byte) error { return q.gobDecode(b, true) }

@@ -121,12 +121,12 @@ func (h *holder[T]) handle(req *request, op byte, hr *hdrReader) {
 		// A panic in the item's GobDecode comes back from decodeOn as a
 		// *PanicError: it fails this Put, not the process.
 		v, err := x.codec.decodeOn(req.c, req.msg.raw)
-		if err == nil && (!block || x.c.local.maxsize <= 0) {
+		if err == nil && (!block || x.q.maxsize <= 0) {
 			// Never waits: served on the reader goroutine, so that the
 			// item is in the queue before any later frame of the child.
-			err = x.c.local.put(context.Background(), v, false)
+			err = x.q.put(context.Background(), v, false)
 		} else if err == nil {
-			req.c.goroutine(func() { req.reply(message{}, x.c.local.put(req.ctx, v, true)) })
+			req.c.goroutine(func() { req.reply(message{}, x.q.put(req.ctx, v, true)) })
 			return
 		}
 		if err != nil && flags&putStreamed != 0 {
@@ -214,7 +214,7 @@ func (h *holder[T]) ack(got, done, want, returned int) {
 	}
 	h.mu.Unlock()
 	if h.x.joinable && done > 0 {
-		h.x.c.local.taskDoneN(done)
+		h.x.q.taskDoneN(done)
 	}
 	h.x.requeue(back, h.b.ch.pid, false)
 	if start {

@@ -26,7 +26,7 @@ var xtable = struct {
 // the items lost for good.
 type xstate[T any] struct {
 	id       uint64
-	c        *core[T]
+	q        *localQueue[T] // the queue's own state, in its core
 	codec    codec[T]
 	joinable bool
 
@@ -51,23 +51,39 @@ type heldItem[T any] struct {
 	n int
 }
 
-// share registers c as shared, once, and returns its state.
-func (c *core[T]) share(joinable bool) *xstate[T] {
-	if x := c.xs.Load(); x != nil {
-		return x
+// share registers c as shared, once, and returns its state; a queue whose
+// state another process owns cannot be shared: it returns
+// errHandleForwarded.
+func (c *core[T]) share(joinable bool) (*xstate[T], error) {
+	if x, err := c.shared(); x != nil || err != nil {
+		return x, err
 	}
-	x := &xstate[T]{c: c, codec: codecFor[T]().as(roleItem), joinable: joinable, kick: make(chan struct{}),
-		holders: map[*holder[T]]struct{}{}}
 	xtable.mu.Lock()
 	defer xtable.mu.Unlock()
-	if old := c.xs.Load(); old != nil {
-		return old
+	if x, err := c.shared(); x != nil || err != nil {
+		return x, err
 	}
+	x := &xstate[T]{q: &c.local, codec: codecFor[T]().as(roleItem), joinable: joinable, kick: make(chan struct{}),
+		holders: map[*holder[T]]struct{}{}}
 	xtable.next++
 	x.id = xtable.next
 	xtable.byID[x.id] = x
-	c.xs.Store(x)
-	return x
+	var impl queueImpl[T] = x
+	c.remote.Store(&impl)
+	return x, nil
+}
+
+// shared returns c's state if c is shared already, or errHandleForwarded
+// if c is a child's proxy.
+func (c *core[T]) shared() (*xstate[T], error) {
+	r := c.remote.Load()
+	if r == nil {
+		return nil, nil
+	}
+	if x, ok := (*r).(*xstate[T]); ok {
+		return x, nil
+	}
+	return nil, errHandleForwarded
 }
 
 // checkEncodable reports whether v can cross to a child, so that a Put of
@@ -105,17 +121,20 @@ func (x *xstate[T]) put(ctx context.Context, v T, block bool) error {
 	if err := x.checkEncodable(v); err != nil {
 		return err
 	}
-	return x.c.local.put(ctx, v, block)
+	return x.q.put(ctx, v, block)
+}
+
+func (x *xstate[T]) get(ctx context.Context, block bool) (T, error) {
+	v, _, err := x.take(ctx, block)
+	return v, err
 }
 
 // take removes the next item: one back from a dead child first, then the
 // queue's own. n is the number of deliveries the item has had.
 func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 	var zero T
-	if block {
-		if _, err := doneChan(ctx); err != nil {
-			return zero, 0, err
-		}
+	if _, err := doneChan(ctx, block); err != nil {
+		return zero, 0, err
 	}
 	for {
 		x.mu.Lock()
@@ -128,7 +147,7 @@ func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 		}
 		kick := x.kick
 		x.mu.Unlock()
-		v, err := x.c.local.get(ctx, false)
+		v, err := x.q.get(ctx, false)
 		if err == nil || !block || !errors.Is(err, ErrEmpty) {
 			return v, 0, err
 		}
@@ -141,7 +160,7 @@ func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 			case <-kctx.Done():
 			}
 		}()
-		v, err = x.c.local.get(kctx, true)
+		v, err = x.q.get(kctx, true)
 		kicked := err != nil && ctx.Err() == nil && kctx.Err() != nil
 		cancel()
 		if err == nil {
@@ -156,15 +175,17 @@ func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 	}
 }
 
+func (x *xstate[T]) taskDone() error { return x.q.taskDone() }
+
 func (x *xstate[T]) len() int {
 	x.mu.Lock()
 	n := len(x.redo)
 	x.mu.Unlock()
-	return n + x.c.local.len()
+	return n + x.q.len()
 }
 
 func (x *xstate[T]) close(immediate bool) {
-	x.c.local.close(immediate)
+	x.q.close(immediate)
 	x.mu.Lock()
 	cns := make([]*conn, 0, len(x.holders))
 	for h := range x.holders {
@@ -192,12 +213,12 @@ func (x *xstate[T]) close(immediate bool) {
 // finish marks n items done without a TaskDone: discarded or lost.
 func (x *xstate[T]) finish(n int) {
 	if n > 0 && x.joinable {
-		x.c.local.taskDoneN(n)
+		x.q.taskDoneN(n)
 	}
 }
 
 func (x *xstate[T]) join(ctx context.Context) error {
-	if err := x.c.local.join(ctx); err != nil {
+	if err := x.q.join(ctx); err != nil {
 		return err
 	}
 	x.mu.Lock()

@@ -111,8 +111,6 @@ type xproxy[T any] struct {
 	refusedErr error // why the first of them was refused
 }
 
-var _ queueImpl[int] = (*xproxy[int])(nil)
-
 // ackMsg is a report to the owner, built under the lock and sent after.
 type ackMsg struct{ got, done, want, returned int }
 
@@ -210,12 +208,9 @@ func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 
 func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
 	var zero T
-	var done <-chan struct{}
-	if block {
-		var err error
-		if done, err = doneChan(ctx); err != nil {
-			return zero, err
-		}
+	done, err := doneChan(ctx, block)
+	if err != nil {
+		return zero, err
 	}
 	p.mu.Lock()
 	for {
@@ -290,10 +285,8 @@ func (p *xproxy[T]) tryGetRemote() (T, error) {
 }
 
 func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
-	if block {
-		if _, err := doneChan(ctx); err != nil {
-			return err
-		}
+	if _, err := doneChan(ctx, block); err != nil {
+		return err
 	}
 	if err := p.settle(ctx, putWindow-1); err != nil {
 		return err

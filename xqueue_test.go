@@ -594,9 +594,14 @@ type touchyArgs struct {
 // in flight before the third, and returns the Puts' errors as errText
 // gives them.
 func putTouchy(ctx context.Context, a touchyArgs) ([]string, error) {
-	put, length := func(v touchy) error { return a.Q.Put(ctx, v) }, a.Q.Len
+	// The method values are taken only from the queue that is set: one
+	// of a nil pointer to a queue panics, as with any promoted method.
+	var put func(touchy) error
+	var length func() int
 	if a.J != nil {
 		put, length = func(v touchy) error { return a.J.Put(ctx, v) }, a.J.Len
+	} else {
+		put, length = func(v touchy) error { return a.Q.Put(ctx, v) }, a.Q.Len
 	}
 	var errs []string
 	errs = append(errs, errText(put(touchy{N: 1})))
