@@ -208,22 +208,37 @@ func (q *core[T]) Close() { q.close(false) }
 func (q *core[T]) CloseNow() { q.close(true) }
 
 // All returns an iterator over the items of the queue, each removed with
-// Get; for a [JoinableQueue], call [JoinableQueue.TaskDone] for each as
-// with Get:
+// Get, the Go form of Python's "while True: item = q.get()" consumer
+// loop. It yields each item with a nil error, and ends without an error
+// when the queue is closed and drained. When Get fails in any other way,
+// All yields the zero T with that error and ends: the error is ctx.Err()
+// once ctx is done and, in a child process, the error of a lost
+// connection to the owner or of an item that could not be decoded. A
+// consumer of a [JoinableQueue] calls [JoinableQueue.TaskDone] for each
+// item, as with Get:
 //
-//	for item := range q.All(ctx) {
+//	for item, err := range q.All(ctx) {
+//		if err != nil {
+//			return err
+//		}
 //		process(item)
 //		q.TaskDone()
 //	}
 //
-// The loop ends when the queue is closed and drained, or when ctx is done;
-// check ctx.Err() afterwards to tell the two apart. It is the Go form of
-// Python's "while True: item = q.get()" consumer loop.
-func (q *core[T]) All(ctx context.Context) iter.Seq[T] {
-	return func(yield func(T) bool) {
+// A loop with one variable, "for item := range q.All(ctx)", drops the
+// error: it suits only a queue of this process and a ctx that is never
+// done, where no error can occur.
+func (q *core[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		for {
 			v, err := q.get(ctx, true)
-			if err != nil || !yield(v) {
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			// After an error every later Get would fail again (ctx, the
+			// connection) or the caller would lose track of which item
+			// failed (decoding): one error ends the loop.
+			if !yield(v, err) || err != nil {
 				return
 			}
 		}

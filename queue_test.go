@@ -267,7 +267,10 @@ func TestJoinableQueueJoin(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			for v := range q.All(ctx) {
+			for v, err := range q.All(ctx) {
+				if !assert.NoError(t, err) {
+					return
+				}
 				sum.Add(int64(v))
 				q.TaskDone()
 			}
@@ -511,7 +514,8 @@ func TestQueueAll(t *testing.T) {
 		}
 		q.Close()
 		var got []int
-		for v := range q.All(t.Context()) {
+		for v, err := range q.All(t.Context()) {
+			require.NoError(t, err, "the end of a closed queue is no error")
 			got = append(got, v)
 		}
 		assert.Equal(t, []int{0, 1, 2, 3, 4}, got)
@@ -521,7 +525,8 @@ func TestQueueAll(t *testing.T) {
 		for i := range 5 {
 			require.NoError(t, q.Put(t.Context(), i))
 		}
-		for v := range q.All(t.Context()) {
+		for v, err := range q.All(t.Context()) {
+			require.NoError(t, err)
 			if v == 1 {
 				break
 			}
@@ -535,12 +540,20 @@ func TestQueueAll(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			var got []int
-			for v := range q.All(ctx) {
+			var errs []error
+			for v, err := range q.All(ctx) {
+				if err != nil {
+					// Not a break: All itself ends after an error.
+					errs = append(errs, err)
+					continue
+				}
 				got = append(got, v)
 				q.TaskDone()
 			}
 			assert.Equal(t, []int{1}, got)
-			require.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+			require.Len(t, errs, 1, "the end of ctx is yielded once, last")
+			require.ErrorIs(t, errs[0], context.DeadlineExceeded)
+			require.Equal(t, ctx.Err(), errs[0])
 			require.NoError(t, q.Join(t.Context()))
 		})
 	})
@@ -707,7 +720,8 @@ func TestPriorityQueue(t *testing.T) {
 	require.Equal(t, len(ref), q.Len())
 	q.Close()
 	var rest []int
-	for v := range q.All(t.Context()) {
+	for v, err := range q.All(t.Context()) {
+		require.NoError(t, err)
 		rest = append(rest, v)
 	}
 	require.Equal(t, ref, rest)
@@ -784,7 +798,8 @@ func TestQueueCancelRace(t *testing.T) {
 	close(stop)
 	consWG.Wait()
 	q.Close()
-	for v := range q.All(t.Context()) {
+	for v, err := range q.All(t.Context()) {
+		require.NoError(t, err)
 		seen[v].Add(1)
 	}
 	var put int
