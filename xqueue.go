@@ -202,7 +202,14 @@ func kindName(joinable bool) string {
 
 func init() {
 	parentHooks = append(parentHooks, func(ch *child) {
-		b := &broker{ch: ch, holders: map[uint64]xholder{}}
+		b := &broker{cn: ch.conn, pid: ch.pid, holders: map[uint64]xholder{}, kill: func(err error) {
+			ch.mu.Lock()
+			if ch.protoErr == nil {
+				ch.protoErr = fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, err)
+			}
+			ch.mu.Unlock()
+			_ = ch.signal(sigKill)
+		}}
 		ch.conn.handle(serviceQueue, b.serve)
 		context.AfterFunc(ch.conn.ctx, b.release)
 	})

@@ -189,7 +189,7 @@ func (x *xstate[T]) close(immediate bool) {
 	x.mu.Lock()
 	cns := make([]*conn, 0, len(x.holders))
 	for h := range x.holders {
-		cns = append(cns, h.b.ch.conn)
+		cns = append(cns, h.b.cn)
 	}
 	n := 0
 	if immediate {
