@@ -206,6 +206,9 @@ func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 	return nil
 }
 
+// get takes the next prefetched item. With none there, a blocking get
+// grants the owner credit and waits for items to arrive; a TryGet asks the
+// owner directly.
 func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
 	var zero T
 	done, err := doneChan(ctx, block)
@@ -215,18 +218,11 @@ func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
 	p.mu.Lock()
 	for {
 		if p.buffered() > 0 {
-			b := p.buf[p.head]
-			p.buf[p.head] = nil
-			p.head++
-			p.bufBytes -= len(b)
-			p.gotTotal++
-			p.gotUn++
-			var a ackMsg
-			if p.buffered() == 0 || p.gotUn > p.window/2 {
-				a = p.reportLocked()
-			}
+			b, a := p.popLocked()
 			p.mu.Unlock()
 			p.send(a)
+			// Decoded outside the lock: an item's GobDecode may be slow,
+			// and its failure is this Get's error, not the queue's.
 			return p.codec.decodeOn(p.cn, b)
 		}
 		if p.closed {
@@ -237,17 +233,7 @@ func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
 			p.mu.Unlock()
 			return p.tryGetRemote()
 		}
-		if p.credit > 0 {
-			// Starved with credit outstanding: ask further ahead.
-			p.window = min(2*p.window, maxWindow)
-		}
-		a := p.reportLocked()
-		if p.credit == 0 {
-			p.credit = 1
-			a.want++
-		}
-		avail := p.avail
-		p.waiting++
+		avail, a := p.askLocked()
 		p.mu.Unlock()
 		p.send(a)
 		select {
@@ -257,18 +243,62 @@ func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
 		case <-p.cn.broken:
 			return zero, p.cn.brokenErr()
 		case <-done:
-			p.mu.Lock()
-			p.waiting--
-			var revoke bool
-			if p.waiting == 0 && p.buffered() == 0 && p.credit > 0 {
-				p.credit, revoke = 0, true
-			}
-			p.mu.Unlock()
-			if revoke {
-				_ = p.cn.notify(serviceQueue, message{header: xheader(xopRevoke, p.id)})
-			}
+			p.giveUp()
 			return zero, ctx.Err()
 		}
+	}
+}
+
+// popLocked removes the front of the buffer and counts it as got. The
+// report of the items got goes out when the buffer runs dry or half the
+// window has been got, so that the owner retires them and grants no
+// credit twice, without a message per item.
+func (p *xproxy[T]) popLocked() ([]byte, ackMsg) {
+	b := p.buf[p.head]
+	p.buf[p.head] = nil
+	p.head++
+	p.bufBytes -= len(b)
+	p.gotTotal++
+	p.gotUn++
+	var a ackMsg
+	if p.buffered() == 0 || p.gotUn > p.window/2 {
+		a = p.reportLocked()
+	}
+	return b, a
+}
+
+// askLocked registers a Get that waits for items and returns the channel
+// that says they came, with the report that asks for them. A Get that
+// finds the buffer empty while credit is outstanding means the owner
+// cannot keep up with the window: the window doubles, up to maxWindow.
+// At least one item of credit is always outstanding for a waiting Get.
+func (p *xproxy[T]) askLocked() (chan struct{}, ackMsg) {
+	if p.credit > 0 {
+		p.window = min(2*p.window, maxWindow)
+	}
+	a := p.reportLocked()
+	if p.credit == 0 {
+		p.credit = 1
+		a.want++
+	}
+	p.waiting++
+	return p.avail, a
+}
+
+// giveUp ends a Get whose ctx is done. The last waiting Get takes back
+// the credit it left, with a revoke, so that the owner does not go on
+// sending items nobody here waits for; items already on their way are
+// buffered, and delivered again elsewhere if this process never gets them.
+func (p *xproxy[T]) giveUp() {
+	p.mu.Lock()
+	p.waiting--
+	var revoke bool
+	if p.waiting == 0 && p.buffered() == 0 && p.credit > 0 {
+		p.credit, revoke = 0, true
+	}
+	p.mu.Unlock()
+	if revoke {
+		_ = p.cn.notify(serviceQueue, message{header: xheader(xopRevoke, p.id)})
 	}
 }
 
