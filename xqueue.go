@@ -12,15 +12,16 @@ import (
 //
 // A queue that crosses to a child inside a task's argument is encoded as a
 // handle: the number under which its owner registered it. In the child the
-// handle decodes to a queue whose impl is an xproxy talking to the owner
-// over the child's connection. The owner keeps the state: its xstate wraps
-// the local queue, and a broker on every child connection serves the
+// handle decodes to a queue served by an xproxy talking to the owner over
+// the child's connection. The owner keeps the state: its xstate wraps the
+// local queue, and a broker on every child connection serves the
 // children's requests.
 //
 // Gets are prefetched: a child grants its broker credit for a number of
 // items (a window that starts at one and doubles each time a Get finds
-// the child's buffer empty), and a feeder goroutine per child and queue
-// sends items in batches as credit allows. Every item sent to a child is
+// the child's buffer empty with credit outstanding), and a feeder
+// goroutine per child and queue sends items in batches as credit allows
+// (see the tables below). Every item sent to a child is
 // held by that child's broker until the child reports it finished — got,
 // for a Queue; marked done, for a JoinableQueue — so that when the child
 // dies the items come back (at-least-once, up to deliveryLimit deliveries
@@ -37,6 +38,81 @@ import (
 // To keep that window small, a proxy's first Put is a round trip, and the
 // owner tells every child that uses the queue when it closes, so that the
 // child's later Puts fail at once, as the owner's do.
+//
+// # Files
+//
+// xqueue.go holds this overview, the operations and the handles;
+// xqueue_owner.go the owner's state (xstate: redelivery, ErrLost);
+// xqueue_broker.go the broker, one per child, with a holder and a feeder
+// per queue that child uses; xqueue_proxy.go the child's side (xproxy).
+//
+// # Credit, revoke and hand-back
+//
+// Per child and queue, the owner's holder keeps credit, the items the
+// child asked for and has not been sent, and held, the items sent to the
+// child and not yet retired, in the order sent, which is the order of the
+// child's Gets. The child's xproxy keeps a window (how far ahead to ask),
+// its own count of the credit it granted and has not received, and a
+// buffer of items received and not yet got.
+//
+// An item, as the owner sees it ("n" is how often it was delivered):
+//
+//	from      | event                                        | to          | where
+//	----------+----------------------------------------------+-------------+------------------------------------
+//	queued    | a feeder takes it, within credit             | sent        | holder.fill, holder.send
+//	queued    | a child's TryGet finds its buffer empty      | got         | holder.tryGet (held if joinable)
+//	sent      | the child's Get returns it                   | got         | xproxy.popLocked
+//	sent      | the child hands its unread buffer back       | queued      | xopAck returned: holder.ack,
+//	          |   (it gave up its credit: revoke)            |   (first)   |   requeue(count=false), n unchanged
+//	got       | Queue: the child reports it got              | retired     | xopAck got: holder.ack
+//	got       | JoinableQueue: the child marks it done       | retired     | xopAck done: holder.ack, taskDoneN
+//	sent, got | the child's connection ends, n < limit       | queued      | holder.release, requeue(count=true)
+//	          |                                              |   (first)   |
+//	sent, got | the child's connection ends, n = limit       | lost        | requeue: Join's ErrLost, finish
+//	any held  | CloseNow was called                          | discarded   | xstate.close, requeue, finish
+//
+// A child's credit, as the owner's holder counts it:
+//
+//	from   | event                                              | to                     | where
+//	-------+----------------------------------------------------+------------------------+---------------------------
+//	c      | xopAck want=w: a Get found the buffer short of the | c+w, feeder started or | xproxy.askLocked,
+//	       |   window                                           |   woken                |   holder.ack
+//	c > 0  | the feeder sends a batch of k <= c items           | c-k                    | holder.send
+//	any    | xopRevoke: the last waiting Get gave up, or the    | 0, the feeder's wait   | xproxy.giveUp, flush;
+//	       |   task ended                                       |   for an item ends     |   holder.revoke
+//	any    | the queue is closed and drained                    | 0, xopClosed sent      | holder.tellClosed
+//
+// Why it works this way:
+//   - Credit, not a push: the owner sends a child only what it asked for,
+//     so a slow consumer is not flooded and items do not sit in a child
+//     that will not get them while others wait. The window starts at one
+//     item and doubles each time a Get starves with credit outstanding, so
+//     a fast consumer soon has a batch in flight per round trip
+//     (maxWindow items or maxBuffered bytes at most).
+//   - Held until retired: an item stays in held until the child reports
+//     it got (Queue) or done (JoinableQueue), so that if the child dies
+//     the item is delivered again (at-least-once). The owner retires by
+//     count, oldest first: TaskDone does not name its item, in Python
+//     either, so after a death the items requeued are the newest ones
+//     held, which for a consumer that finishes in order are the unfinished.
+//   - Gets are reported in batches (when the buffer runs dry or half the
+//     window was got), since a lost report only means a redelivery; a
+//     TaskDone is reported at once, since an item marked done must never
+//     be counted lost.
+//   - Revoke and hand-back: a pool worker's connection outlives its task,
+//     so when a task ends (flush) its prefetched items must go back to the
+//     queue, or other consumers would wait while they sit in an idle
+//     process. The proxy hands them back by count: the owner requeues the
+//     newest "returned" items of held. That is exact only if no item is on
+//     its way, so the proxy first sends a revoke as a call: the owner drops
+//     the credit, so the feeder sends nothing more, and answers only once
+//     the feeder has queued the batch it may be sending (holder.sending).
+//     The connection keeps order, so the answer arrives after every item
+//     sent before it. Items handed back were never got: the delivery does
+//     not count against the limit.
+//   - A Get that gives up (ctx done) revokes without waiting for an answer:
+//     the items already on their way are buffered for the next Get, or
+//     handed back when the task ends.
 
 // The services of the queue protocol: the broker in the owner, the proxy
 // side in a child.
