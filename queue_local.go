@@ -7,12 +7,12 @@ import (
 )
 
 // localQueue is a queue whose state lives in this process: a ring buffer
-// (a heap for a priority queue) under a mutex, with FIFO lists of blocked putters and getters. An
-// operation that must wait parks on its own waiter's channel, so that a
-// wake-up goes to exactly one goroutine (no broadcast storm) and
-// cancellation needs no extra goroutine. Items are handed to a waiting
-// getter directly, as the runtime does for channels, so that a woken
-// getter never has to compete for the item again.
+// (a heap for a priority queue) under a mutex, with FIFO lists of blocked
+// putters and getters. An operation that must wait parks on its own
+// waiter's channel, so that a wake-up goes to exactly one goroutine (no
+// broadcast storm) and cancellation needs no extra goroutine. Items are
+// handed to a waiting getter directly, as the runtime does for channels,
+// so that a woken getter never has to compete for the item again.
 //
 // Invariants: getters wait only while the buffer is empty, putters only
 // while it is full; neither waits once closed.
@@ -145,6 +145,9 @@ func (q *localQueue[T]) wait(done <-chan struct{}, w *waiter[T], list *waitList[
 	return true
 }
 
+// put hands v to the first waiting getter if there is one, as a channel
+// send does, so that the getter does not take the lock again to find it;
+// otherwise it buffers v, or waits for room.
 func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
 	done, err := doneChan(ctx, block)
 	if err != nil {
@@ -185,6 +188,9 @@ func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
 	return err
 }
 
+// get takes the front item and, if a putter waits for room, moves its item
+// in under the same lock, so that a bounded queue stays full while putters
+// wait and the woken putter only learns that it succeeded.
 func (q *localQueue[T]) get(ctx context.Context, block bool) (T, error) {
 	var zero T
 	done, err := doneChan(ctx, block)
@@ -310,6 +316,10 @@ func (q *localQueue[T]) len() int {
 	return q.n
 }
 
+// close wakes every waiter with ErrClosed: getters wait only on an empty
+// queue, which closed stays empty, and putters' items are refused. With
+// immediate it also drops the items, counted as done, so that Join waits
+// only for the items Get had already returned.
 func (q *localQueue[T]) close(immediate bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -358,6 +368,11 @@ func (q *localQueue[T]) checkIdle() {
 	}
 }
 
+// join waits on idle, a channel made by the first Join of an idle period
+// and closed by the TaskDone (or close, or taskDoneN) that brings the
+// count to zero. joining is set, under the lock, before the count is read:
+// with taskDone's order (count, then joining) one of the two sees the
+// other, so no wake-up is lost.
 func (q *localQueue[T]) join(ctx context.Context) error {
 	done, err := doneChan(ctx, true)
 	if err != nil {

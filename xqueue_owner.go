@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -117,6 +118,9 @@ func (x *xstate[T]) checkEncodable(v T) error {
 	return nil
 }
 
+// put checks first that v can cross, so that an item that cannot fails in
+// the Put that brought it, while the caller can still act, rather than in
+// a feeder later, where it could only be counted lost.
 func (x *xstate[T]) put(ctx context.Context, v T, block bool) error {
 	if err := x.checkEncodable(v); err != nil {
 		return err
@@ -130,7 +134,10 @@ func (x *xstate[T]) get(ctx context.Context, block bool) (T, error) {
 }
 
 // take removes the next item: one back from a dead child first, then the
-// queue's own. n is the number of deliveries the item has had.
+// queue's own. n is the number of deliveries the item has had. Items that
+// come back were put before anything still in the queue, so taking them
+// first keeps the order as close to first in, first out as redelivery
+// allows.
 func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 	var zero T
 	if _, err := doneChan(ctx, block); err != nil {
@@ -151,7 +158,10 @@ func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 		if err == nil || !block || !errors.Is(err, ErrEmpty) {
 			return v, 0, err
 		}
-		// Wait for an item, or for a redelivered one (kick).
+		// Wait for an item, or for a redelivered one. The local queue does
+		// not know redo, so the wait runs under a context that a kick
+		// (requeue) cancels; the goroutine is paid only by a blocking take
+		// on an empty shared queue, where a process waits anyway.
 		kctx, cancel := context.WithCancel(ctx)
 		go func() {
 			select {
@@ -177,6 +187,7 @@ func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 
 func (x *xstate[T]) taskDone() error { return x.q.taskDone() }
 
+// len counts the items back from dead children too: they wait to be got.
 func (x *xstate[T]) len() int {
 	x.mu.Lock()
 	n := len(x.redo)
@@ -184,6 +195,10 @@ func (x *xstate[T]) len() int {
 	return n + x.q.len()
 }
 
+// close closes the local queue, which ends the feeders' waits (they tell
+// their children xopClosed once the queue is drained), and with immediate
+// also discards the items back from dead children, and those that come
+// back later.
 func (x *xstate[T]) close(immediate bool) {
 	x.q.close(immediate)
 	x.mu.Lock()
@@ -210,13 +225,19 @@ func (x *xstate[T]) close(immediate bool) {
 	}
 }
 
-// finish marks n items done without a TaskDone: discarded or lost.
+// finish marks n items done without a TaskDone: discarded or lost. A
+// JoinableQueue's Join must not wait for an item nobody can finish; a lost
+// one is reported by that Join instead (ErrLost).
 func (x *xstate[T]) finish(n int) {
 	if n > 0 && x.joinable {
 		x.q.taskDoneN(n)
 	}
 }
 
+// join waits as the local queue's Join does, then reports, once, what was
+// lost since the last report: items whose holders died too often, and
+// streamed Puts the queue refused. Both were counted done by finish, so
+// that the wait could end; the error is how the caller learns of them.
 func (x *xstate[T]) join(ctx context.Context) error {
 	if err := x.q.join(ctx); err != nil {
 		return err
@@ -242,11 +263,7 @@ func (x *xstate[T]) join(ctx context.Context) error {
 
 // pidList formats a set of process IDs in increasing order.
 func pidList(set map[int]bool) string {
-	pids := make([]int, 0, len(set))
-	for p := range set {
-		pids = append(pids, p)
-	}
-	sort.Ints(pids)
+	pids := slices.Sorted(maps.Keys(set))
 	s := make([]string, len(pids))
 	for i, p := range pids {
 		s[i] = fmt.Sprint(p)
@@ -276,7 +293,10 @@ func (x *xstate[T]) refuse(pid int, err error) {
 
 // requeue takes back the items a child held: each is delivered again
 // unless it has been delivered deliveryLimit times, in which case it is
-// lost. pid is the child, for the error Join reports.
+// lost. pid is the child, for the error Join reports. count tells a
+// child's death (the delivery counts: an item that kills its consumers
+// must not go round forever) from a hand-back of items the child never
+// got (it does not). After CloseNow the items are discarded.
 func (x *xstate[T]) requeue(items []heldItem[T], pid int, count bool) {
 	if len(items) == 0 {
 		return
@@ -303,12 +323,16 @@ func (x *xstate[T]) requeue(items []heldItem[T], pid int, count bool) {
 		}
 		x.lostPids[pid] = true
 	}
+	// Wake the takes waiting on the local queue: the items in redo are
+	// for them too.
 	close(x.kick)
 	x.kick = make(chan struct{})
 	x.mu.Unlock()
 	x.finish(lost + dropped)
 }
 
+// newHolder starts the state of the queue on a new child connection. The
+// holder is registered so that Close can tell the child at once.
 func (x *xstate[T]) newHolder(b *broker) xholder {
 	h := &holder[T]{x: x, b: b, wake: make(chan struct{}, 1)}
 	x.mu.Lock()

@@ -14,16 +14,21 @@ import (
 // every handle of one queue decodes to the same proxy.
 var proxies = proxyTable{byID: map[uint64]proxyIface{}}
 
+// proxyTable maps handle numbers to the proxies of one child.
 type proxyTable struct {
 	mu   sync.Mutex
 	byID map[uint64]proxyIface
 }
 
+// proxyIface is an xproxy of any item type, as the table sees it.
 type proxyIface interface {
 	deliver(op byte, h *hdrReader, raw []byte) error
 	flush() error
 }
 
+// proxyFor returns the proxy of queue id, making it on first use. One
+// proxy per queue, however often its handle is decoded, so that the
+// credit, the buffer and the TaskDone count of this process are one.
 func proxyFor[T any](cn *conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
 	// A Process child's connection may not serve yet (see childStream):
 	// a proxy needs the owner's replies and notifications.
@@ -153,6 +158,10 @@ func (p *xproxy[T]) broadcastLocked() {
 	p.avail = make(chan struct{})
 }
 
+// deliver applies a notification of the owner. It runs on the
+// connection's reader goroutine, so it must not wait for the writer; it
+// parses what the parent sent as untrusted, since a bad count must not
+// size an allocation or slice past raw.
 func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 	switch op {
 	case xopItems:
@@ -302,6 +311,9 @@ func (p *xproxy[T]) giveUp() {
 	}
 }
 
+// tryGetRemote is a TryGet that found nothing prefetched: the owner may
+// have items this process has not asked for, so it asks, once, without
+// granting credit.
 func (p *xproxy[T]) tryGetRemote() (T, error) {
 	var zero T
 	m, err := p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopTryGet, p.id)})
@@ -314,6 +326,13 @@ func (p *xproxy[T]) tryGetRemote() (T, error) {
 	return p.codec.decodeOn(p.cn, m.raw)
 }
 
+// put sends v to the owner. A Put into an unbounded queue, once the owner
+// has answered one Put, streams: it returns as soon as the item is queued
+// on the connection, with at most putWindow in flight, and the answers
+// are collected by later calls (settle), which report any refusal. A Put
+// into a bounded queue, and the first one, wait for the answer: the first
+// so that a child learns at once whether the queue is open, and a bounded
+// one because the owner makes it wait while the queue is full.
 func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 	if _, err := doneChan(ctx, block); err != nil {
 		return err
@@ -348,6 +367,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 	if p.bounded || !checked {
 		_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopPut, p.id, flags), raw: b})
 		p.mu.Lock()
+		// A Put whose ctx ended may have had no answer: it proves nothing.
 		p.putChecked = p.putChecked || ctx.Err() == nil
 		if errors.Is(err, ErrClosed) {
 			p.putsClosed = true
@@ -421,6 +441,10 @@ func (p *xproxy[T]) refusals() error {
 	return err
 }
 
+// len is a round trip; it first collects the answers to the Puts in
+// flight, so that this process's own Puts are counted. A lost connection
+// reads as 0: Len has no error to return, and the next Put, Get or Join
+// reports the loss.
 func (p *xproxy[T]) len() int {
 	_ = p.settle(context.Background(), 0)
 	m, err := p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopLen, p.id)})
@@ -431,12 +455,16 @@ func (p *xproxy[T]) len() int {
 	return int(n)
 }
 
+// close is a round trip, after the Puts in flight are answered, so that
+// they are not refused by this process's own Close.
 func (p *xproxy[T]) close(immediate bool) {
 	_ = p.settle(context.Background(), 0)
 	// An error means the parent is gone; so is this process, shortly.
 	_, _ = p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopClose, p.id, boolField(immediate))})
 }
 
+// taskDone checks the count locally, since the owner cannot answer
+// without a round trip, and reports at once (see the tables in xqueue.go).
 func (p *xproxy[T]) taskDone() error {
 	p.mu.Lock()
 	if p.doneTotal >= p.gotTotal {
@@ -456,6 +484,8 @@ func (p *xproxy[T]) taskDone() error {
 	return nil
 }
 
+// join reports first the Puts the owner refused, since they are this
+// process's to hear of, then waits for the owner's Join.
 func (p *xproxy[T]) join(ctx context.Context) error {
 	if err := p.settle(ctx, 0); err != nil {
 		return err
