@@ -43,7 +43,7 @@ import (
 // first one's reason ([ErrClosed] or a *[PanicError]), and if the task
 // makes no such call, the task fails with that error.
 type Queue[T any] struct {
-	core[T]
+	core[T] // the state, and the methods shared with JoinableQueue
 }
 
 // JoinableQueue is a [Queue] that also counts unfinished tasks, the
@@ -72,7 +72,7 @@ type Queue[T any] struct {
 // after it had returned (see [Queue]) is counted by Join, as well as
 // reported in the child.
 type JoinableQueue[T any] struct {
-	core[T]
+	core[T] // the state, and the methods shared with Queue
 }
 
 // NewQueue returns an empty queue that holds at most maxsize items, or any
