@@ -359,11 +359,17 @@ func (c *core[T]) join(ctx context.Context) error {
 // (block set), ctx's done channel, or an error if ctx is already done, so
 // that, as in semaphore.Acquire, a caller whose ctx is done fails even if
 // it could proceed without waiting; for a Try call, which never waits and
-// ignores ctx, nil.
+// ignores ctx, nil. It is split from liveDone so that it inlines, and a
+// Try call pays no call for it.
 func doneChan(ctx context.Context, block bool) (<-chan struct{}, error) {
 	if !block {
 		return nil, nil
 	}
+	return liveDone(ctx)
+}
+
+// liveDone returns ctx's done channel, or ctx.Err() if it is closed.
+func liveDone(ctx context.Context) (<-chan struct{}, error) {
 	done := ctx.Done()
 	if done != nil {
 		select {
