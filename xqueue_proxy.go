@@ -159,52 +159,18 @@ func (p *xproxy[T]) broadcastLocked() {
 }
 
 // deliver applies a notification of the owner. It runs on the
-// connection's reader goroutine, so it must not wait for the writer; it
-// parses what the parent sent as untrusted, since a bad count must not
-// size an allocation or slice past raw.
+// connection's reader goroutine, so it must not wait for the writer, and
+// it parses what the parent sent as untrusted.
 func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 	switch op {
 	case xopItems:
-		n := h.int()
-		// Each item's length takes at least a byte of the header: a
-		// count beyond that is a lie that must not size an allocation.
-		if h.bad || n <= 0 || n > len(h.b) {
-			return fmt.Errorf("%w: bad queue items", wire.ErrMalformed)
+		items, err := parseItems(h, raw)
+		if err != nil {
+			return err
 		}
-		items := make([][]byte, n)
-		off := 0
-		for i := range items {
-			l := h.int()
-			if h.bad || l > len(raw)-off {
-				return fmt.Errorf("%w: bad queue items", wire.ErrMalformed)
-			}
-			items[i] = raw[off : off+l : off+l]
-			off += l
-		}
-		p.mu.Lock()
-		if p.head > 0 && p.head == len(p.buf) {
-			p.buf, p.head = p.buf[:0], 0
-		}
-		p.buf = append(p.buf, items...)
-		p.bufBytes += len(raw)
-		p.credit = max(p.credit-n, 0)
-		p.broadcastLocked()
-		p.mu.Unlock()
+		p.received(items, len(raw))
 	case xopClosed:
-		immediate := h.byte() == 1
-		p.mu.Lock()
-		p.closed = true
-		var a ackMsg
-		if immediate {
-			a.returned = p.buffered()
-			clear(p.buf)
-			p.buf, p.head, p.bufBytes = nil, 0, 0
-		}
-		p.broadcastLocked()
-		p.mu.Unlock()
-		// Not on the reader goroutine, which must never wait for the
-		// writer: the parent may be waiting for us to read.
-		p.cn.goroutine(func() { p.send(a) })
+		p.closedByOwner(h.byte() == 1)
 	case xopPutsClosed:
 		p.mu.Lock()
 		p.putsClosed = true
@@ -213,6 +179,64 @@ func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 		return fmt.Errorf("%w: unknown queue operation %d from the parent", wire.ErrMalformed, op)
 	}
 	return nil
+}
+
+// parseItems splits raw into the items of an xopItems notification, whose
+// header h holds their count and lengths. The items share raw's memory,
+// each capped at its end, so that appending to one cannot overwrite the
+// next.
+func parseItems(h *hdrReader, raw []byte) ([][]byte, error) {
+	n := h.int()
+	// Each item's length takes at least a byte of the header: a count
+	// beyond that is a lie that must not size an allocation.
+	if h.bad || n <= 0 || n > len(h.b) {
+		return nil, fmt.Errorf("%w: bad queue items", wire.ErrMalformed)
+	}
+	items := make([][]byte, n)
+	off := 0
+	for i := range items {
+		l := h.int()
+		if h.bad || l > len(raw)-off {
+			return nil, fmt.Errorf("%w: bad queue items", wire.ErrMalformed)
+		}
+		items[i] = raw[off : off+l : off+l]
+		off += l
+	}
+	return items, nil
+}
+
+// received buffers items, size bytes in all, against the credit granted,
+// and wakes the Gets waiting for them.
+func (p *xproxy[T]) received(items [][]byte, size int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head > 0 && p.head == len(p.buf) {
+		p.buf, p.head = p.buf[:0], 0
+	}
+	p.buf = append(p.buf, items...)
+	p.bufBytes += size
+	p.credit = max(p.credit-len(items), 0)
+	p.broadcastLocked()
+}
+
+// closedByOwner applies the owner's word that the queue is closed and, for
+// this process, drained: Gets return ErrClosed once the buffer is empty.
+// After CloseNow (immediate) the buffer is dropped and handed back, so
+// that the owner discards what it holds for this process.
+func (p *xproxy[T]) closedByOwner(immediate bool) {
+	p.mu.Lock()
+	p.closed = true
+	var a ackMsg
+	if immediate {
+		a.returned = p.buffered()
+		clear(p.buf)
+		p.buf, p.head, p.bufBytes = nil, 0, 0
+	}
+	p.broadcastLocked()
+	p.mu.Unlock()
+	// Not on the reader goroutine, which must never wait for the writer:
+	// the parent may be waiting for this process to read.
+	p.cn.goroutine(func() { p.send(a) })
 }
 
 // get takes the next prefetched item. With none there, a blocking get
