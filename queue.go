@@ -271,6 +271,13 @@ func (q *JoinableQueue[T]) TaskDone() {
 //
 // Join returns nil when no unfinished task is left. If ctx is done first,
 // or already done when Join is called, it returns ctx.Err().
+//
+// In a child process, Join first waits for the answers to this process's
+// Puts in flight, and returns the error that counts the ones the queue
+// refused (see [Queue]) if there were any; then it waits for the owner's
+// Join, over the connection. Once the queue has crossed to a child, Join,
+// in any process, reports items lost since the last such report with an
+// error wrapping [ErrLost], as [JoinableQueue] describes.
 func (q *JoinableQueue[T]) Join(ctx context.Context) error { return q.join(ctx) }
 
 // errTooManyTaskDone is what queueImpl.taskDone reports when the count of
