@@ -19,7 +19,9 @@ import (
 //
 // A PipeEnd is safe for concurrent use by multiple goroutines of one
 // process; each end should be used by one process. The zero value is not
-// usable; use [Pipe]. A PipeEnd must not be copied after first use.
+// usable; use [Pipe]. A PipeEnd must not be copied after first use. A
+// Send "synchronizes before" the Recv that returns its item, as a Put does
+// before its Get.
 type PipeEnd[T any] struct {
 	in, out *Queue[T]
 
