@@ -51,7 +51,7 @@ func (e *PipeEnd[T]) Send(v T) error { return e.out.TryPut(v) }
 // or ctx is done. Once the other end is closed and every item it sent
 // has been received, Recv returns [io.EOF] (Python raises EOFError). After
 // this end's own Close it returns [ErrClosed]. If ctx is done first, it
-// returns ctx.Err().
+// returns context.Cause(ctx).
 func (e *PipeEnd[T]) Recv(ctx context.Context) (T, error) {
 	e.mu.Lock()
 	if e.peeked {

@@ -147,8 +147,9 @@ type core[T any] struct {
 // timeout= is [context.WithTimeout].
 //
 // On success, Put returns nil. After Close it returns [ErrClosed]. If ctx
-// is done first, or already done when Put is called, it returns ctx.Err()
-// and leaves the queue, and the count of unfinished tasks, unchanged.
+// is done first, or already done when Put is called, it returns
+// context.Cause(ctx) and leaves the queue, and the count of unfinished
+// tasks, unchanged.
 func (q *core[T]) Put(ctx context.Context, v T) error { return q.put(ctx, v, true) }
 
 // TryPut adds v at the back of the queue if there is room, and for a
@@ -165,7 +166,8 @@ func (q *core[T]) TryPut(v T) error { return q.put(context.Background(), v, fals
 //
 // After Close, Get still returns the items left in the queue, then
 // [ErrClosed] once it is drained. If ctx is done first, or already done
-// when Get is called, it returns ctx.Err() and leaves the queue unchanged.
+// when Get is called, it returns context.Cause(ctx) and leaves the queue
+// unchanged.
 func (q *core[T]) Get(ctx context.Context) (T, error) { return q.get(ctx, true) }
 
 // TryGet removes and returns the item at the front of the queue if there
@@ -211,10 +213,10 @@ func (q *core[T]) CloseNow() { q.close(true) }
 // Get, the Go form of Python's "while True: item = q.get()" consumer
 // loop. It yields each item with a nil error, and ends without an error
 // when the queue is closed and drained. When Get fails in any other way,
-// All yields the zero T with that error and ends: the error is ctx.Err()
-// once ctx is done and, in a child process, the error of a lost
-// connection to the owner or of an item that could not be decoded. A
-// consumer of a [JoinableQueue] calls [JoinableQueue.TaskDone] for each
+// All yields the zero T with that error and ends: the error is
+// context.Cause(ctx) once ctx is done and, in a child process, the error
+// of a lost connection to the owner or of an item that could not be
+// decoded. A consumer of a [JoinableQueue] calls [JoinableQueue.TaskDone] for each
 // item, as with Get:
 //
 //	for item, err := range q.All(ctx) {
@@ -270,7 +272,7 @@ func (q *JoinableQueue[T]) TaskDone() {
 // another.
 //
 // Join returns nil when no unfinished task is left. If ctx is done first,
-// or already done when Join is called, it returns ctx.Err().
+// or already done when Join is called, it returns context.Cause(ctx).
 //
 // In a child process, Join first waits for the answers to this process's
 // Puts in flight, and returns the error that counts the ones the queue
@@ -296,7 +298,7 @@ var errTooManyTaskDone = errors.New("mp: JoinableQueue.TaskDone called more time
 // *localQueue satisfies it too, and serves a queue nobody shares. An
 // implementation must give the documented semantics of the public
 // methods: put and get with block set wait as Put and Get do and return
-// ctx.Err() on cancellation, without it they never wait and report
+// context.Cause(ctx) on cancellation, without it they never wait and report
 // ErrFull or ErrEmpty; close(true) is CloseNow; taskDone returns nil or
 // errTooManyTaskDone, never another error, and does not panic itself, so
 // that the panic happens in the caller's goroutine and process. A failure
@@ -375,13 +377,13 @@ func doneChan(ctx context.Context, block bool) (<-chan struct{}, error) {
 	return liveDone(ctx)
 }
 
-// liveDone returns ctx's done channel, or ctx.Err() if it is closed.
+// liveDone returns ctx's done channel, or context.Cause(ctx) if it is closed.
 func liveDone(ctx context.Context) (<-chan struct{}, error) {
 	done := ctx.Done()
 	if done != nil {
 		select {
 		case <-done:
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		default:
 		}
 	}

@@ -181,7 +181,7 @@ func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
 	q.mu.Unlock()
 	if !q.wait(done, w, &q.putters) {
 		q.freeWaiter(w)
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 	err = w.err
 	q.freeWaiter(w)
@@ -221,7 +221,7 @@ func (q *localQueue[T]) get(ctx context.Context, block bool) (T, error) {
 	q.mu.Unlock()
 	if !q.wait(done, w, &q.getters) {
 		q.freeWaiter(w)
-		return zero, ctx.Err()
+		return zero, context.Cause(ctx)
 	}
 	v, err := w.v, w.err
 	q.freeWaiter(w)
@@ -394,7 +394,7 @@ func (q *localQueue[T]) join(ctx context.Context) error {
 	case <-idle:
 		return nil
 	case <-done:
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 }
 

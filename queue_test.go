@@ -230,11 +230,13 @@ func TestQueueContextTimeout(t *testing.T) {
 		t.Run(name+"/AlreadyDone", func(t *testing.T) {
 			q := newQueue()
 			require.NoError(t, q.Put(t.Context(), 1))
+			// Cancellation returns the context's cause, as everywhere in mp.
 			ctx, cancel := context.WithCancelCause(t.Context())
-			cancel(errors.New("gone"))
-			require.ErrorIs(t, q.Put(ctx, 2), context.Canceled)
+			gone := errors.New("gone")
+			cancel(gone)
+			require.ErrorIs(t, q.Put(ctx, 2), gone)
 			_, err := q.Get(ctx)
-			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, gone)
 			assert.Equal(t, 1, q.Len())
 		})
 	}

@@ -180,7 +180,7 @@ func (x *xstate[T]) take(ctx context.Context, block bool) (T, int, error) {
 		}
 		if !kicked {
 			if ctx.Err() != nil {
-				return zero, 0, ctx.Err()
+				return zero, 0, context.Cause(ctx)
 			}
 			return zero, 0, err
 		}

@@ -277,7 +277,7 @@ func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
 			return zero, p.cn.brokenErr()
 		case <-done:
 			p.giveUp()
-			return zero, ctx.Err()
+			return zero, context.Cause(ctx)
 		}
 	}
 }
@@ -444,7 +444,7 @@ func (p *xproxy[T]) settle(ctx context.Context, n int) error {
 		case <-front.done:
 		case <-ctx.Done():
 			p.mu.Lock()
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
 		p.mu.Lock()
 	}
@@ -521,7 +521,7 @@ func (p *xproxy[T]) join(ctx context.Context) error {
 	// owner reads the reports before this request.
 	_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopJoin, p.id)})
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 	return err
 }
