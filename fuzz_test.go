@@ -41,32 +41,32 @@ func (s *byteStream) SetWriteDeadline(time.Time) error { return nil }
 // an error rather than a panic or a hang.
 func FuzzConnFrames(f *testing.F) {
 	req := appendService("echo", []byte("h"))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindRequest, ID: 7, Header: req, Raw: []byte("x")}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindNotify, Header: req}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindReply, ID: 1, Header: []byte("ok")}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindReplyErr, ID: 1, Header: encodeError(ErrClosed)}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindCancel, ID: 7}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindGobType, ID: 3, Raw: []byte{1, 2, 3}}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindRequest, ID: 7, Header: req, Raw: []byte("x")}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindNotify, Header: req}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindReply, ID: 1, Header: []byte("ok")}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindReplyErr, ID: 1, Header: encodeError(ErrClosed)}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindCancel, ID: 7}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindGobType, ID: 3, Raw: []byte{1, 2, 3}}))
 	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: 99}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := newConn(&byteStream{r: bytes.NewReader(data)}, 1<<16)
-		c.handle("echo", concurrent(func(_ context.Context, m message) (message, error) {
-			return message{header: m.header, raw: m.raw}, nil
+		c := NewConn(&byteStream{r: bytes.NewReader(data)}, 1<<16)
+		c.Handle("echo", Concurrent(func(_ context.Context, m Message) (Message, error) {
+			return Message{Header: m.Header, Raw: m.Raw}, nil
 		}))
-		cl, err := c.start("pending", message{header: []byte("q")})
+		cl, err := c.Start("pending", Message{Header: []byte("q")})
 		require.NoError(t, err)
-		c.serve()
+		c.Serve()
 		select {
-		case <-c.broken:
+		case <-c.Broken:
 		case <-time.After(10 * time.Second):
 			t.Fatal("the reader did not end at the end of its input")
 		}
-		c.close()
-		require.ErrorIs(t, c.brokenErr(), errLost)
+		c.Close()
+		require.ErrorIs(t, c.Err(), ErrConnLost)
 		// The pending call was either answered by a reply frame or failed
 		// with the connection; it never stays pending.
 		select {
-		case <-cl.done:
+		case <-cl.Done:
 		default:
 			t.Fatal("a pending call outlived its connection")
 		}
@@ -202,7 +202,7 @@ func FuzzDecodeBatch(f *testing.F) {
 // decoder of streamed gob values, as a peer's kindGobType frame and a
 // later value frame would bring them.
 func FuzzDecodeStreamed(f *testing.F) {
-	gt := streamType(reflect.TypeFor[fuzzItem]())
+	gt := StreamType(reflect.TypeFor[fuzzItem]())
 	require.NotNil(f, gt, "fuzzItem is streamable")
 	var buf bytes.Buffer
 	enc := gob.NewEncoder(&buf)
@@ -214,12 +214,12 @@ func FuzzDecodeStreamed(f *testing.F) {
 	f.Add(gt.blob, binary.AppendUvarint(nil, gt.id))
 	f.Add([]byte{}, value)
 	f.Fuzz(func(t *testing.T, desc, val []byte) {
-		c := &conn{}
+		c := &Conn{}
 		c.gobDefined(gt.id, desc)
 		var v fuzzItem
-		_ = c.decodeStreamed(val, reflect.ValueOf(&v))
+		_ = c.DecodeStreamed(val, reflect.ValueOf(&v))
 		// A decoder that failed must not be kept for the next value.
 		var w fuzzItem
-		_ = c.decodeStreamed(val, reflect.ValueOf(&w))
+		_ = c.DecodeStreamed(val, reflect.ValueOf(&w))
 	})
 }

@@ -59,17 +59,17 @@ func (j *seqSlot[A, R]) Complete(r backend.Reply, err error) bool {
 	return j.decode(nil, r.Value, replyError(j.s.ctx, r, err))
 }
 
-func (j *seqSlot[A, R]) requestOn(c *conn, _ []byte) (message, error) {
+func (j *seqSlot[A, R]) requestOn(c *Conn, _ []byte) (Message, error) {
 	raw, err := codecFor[A]().as(roleArg).encodeOn(c, j.arg)
-	return message{header: j.s.header, raw: raw}, err
+	return Message{Header: j.s.header, Raw: raw}, err
 }
 
-func (j *seqSlot[A, R]) completeOn(c *conn, reply message, err error) bool {
-	return j.decode(c, reply.raw, err)
+func (j *seqSlot[A, R]) completeOn(c *Conn, reply Message, err error) bool {
+	return j.decode(c, reply.Raw, err)
 }
 
 // decode resolves the item from an encoded result that arrived on c.
-func (j *seqSlot[A, R]) decode(c *conn, raw []byte, err error) bool {
+func (j *seqSlot[A, R]) decode(c *Conn, raw []byte, err error) bool {
 	if err == nil {
 		j.val, err = codecFor[R]().as(roleResult).decodeOn(c, raw)
 	}

@@ -101,7 +101,7 @@ func Initializer[A any](f Func[A, struct{}], arg A) ProcessOption {
 	return processOptionFunc(func(c *config) {
 		c.proc.initErr = err
 		if err == nil {
-			c.proc.init = &outgoing{serviceRun, message{header: []byte(e.name), raw: raw}}
+			c.proc.init = &outgoing{serviceRun, Message{Header: []byte(e.name), Raw: raw}}
 		}
 	})
 }

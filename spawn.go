@@ -54,7 +54,7 @@ type spawnOptions struct {
 // outgoing is a request to a service.
 type outgoing struct {
 	service string
-	msg     message
+	msg     Message
 }
 
 // child is a started child process, seen from its parent.
@@ -62,11 +62,11 @@ type child struct {
 	pid    int
 	name   string
 	worker bool // spawnOptions.worker
-	conn   *conn
+	conn   *Conn
 	cmd    *exec.Cmd
 
 	// first is the call of spawnOptions.first.
-	first *call
+	first *Call
 	tail  *tailWriter // nil unless stderr is captured
 
 	done     chan struct{} // closed once the child has been reaped
@@ -85,7 +85,7 @@ var parentHooks []func(*child)
 // childHooks run in a child, before its connection to the parent serves;
 // other parts of mp add to it from init to register child-side services.
 // worker tells a process-pool worker from a Process child.
-var childHooks []func(c *conn, worker bool)
+var childHooks []func(c *Conn, worker bool)
 
 // childRunDone run in a child after each task returns and before its
 // reply is sent, so that state the task left behind (a queue proxy's
@@ -96,25 +96,25 @@ var childRunDone []func() error
 
 // parentConn is a child's connection to its parent; nil in a process mp
 // did not start.
-var parentConn *conn
+var parentConn *Conn
 
 // await waits for the reply to cl. If the child exits without replying it
 // waits briefly for a reply still in the socket, then gives up with an
 // error wrapping errLost.
-func (ch *child) await(cl *call) (message, error) {
+func (ch *child) await(cl *Call) (Message, error) {
 	select {
-	case <-cl.done:
+	case <-cl.Done:
 	case <-ch.done:
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		select {
-		case <-cl.done:
+		case <-cl.Done:
 		case <-ctx.Done():
-			ch.conn.close()
-			<-cl.done
+			ch.conn.Close()
+			<-cl.Done
 		}
 	}
-	return cl.reply, cl.err
+	return cl.Reply, cl.Err
 }
 
 // endError says why the child ended without replying, as far as the

@@ -286,11 +286,11 @@ func init() {
 			ch.mu.Unlock()
 			_ = ch.signal(sigKill)
 		}}
-		ch.conn.handle(serviceQueue, b.serve)
-		context.AfterFunc(ch.conn.ctx, b.release)
+		ch.conn.Handle(serviceQueue, b.serve)
+		context.AfterFunc(ch.conn.Ctx, b.release)
 	})
-	childHooks = append(childHooks, func(c *conn, _ bool) {
-		c.handle(serviceQueueChild, proxies.serve)
+	childHooks = append(childHooks, func(c *Conn, _ bool) {
+		c.Handle(serviceQueueChild, proxies.serve)
 	})
 	childRunDone = append(childRunDone, proxies.flushAll)
 }
