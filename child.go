@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mpgo/mp/internal/wire"
+
 	// Every process mp starts runs package initialisation again;
 	// stackstart makes that faster (see its documentation).
 	_ "github.com/mpgo/mp/internal/stackstart"
@@ -89,14 +91,14 @@ func CurrentProcess() ProcessInfo {
 // Process child), losing it — the parent closed it, died, or sent
 // garbage — ends the process at once: the connection is the child's
 // lifeline. It then exits 0 when no task was running and 1 otherwise.
-func serveChild(c *Conn, worker bool) {
+func serveChild(c *wire.Conn, worker bool) {
 	var (
 		mu      sync.Mutex
-		queue   []*Request
+		queue   []*wire.Request
 		ready   = make(chan struct{}, 1)
 		running atomic.Bool
 	)
-	c.Handle(serviceRun, func(req *Request) {
+	c.Handle(serviceRun, func(req *wire.Request) {
 		mu.Lock()
 		queue = append(queue, req)
 		mu.Unlock()
@@ -147,7 +149,7 @@ func serveChild(c *Conn, worker bool) {
 			res, err := runRequest(req)
 			for _, hook := range childRunDone {
 				if herr := hook(); herr != nil && err == nil {
-					res, err = Message{}, herr
+					res, err = wire.Message{}, herr
 				}
 			}
 			if !worker {
@@ -173,7 +175,7 @@ func serveChild(c *Conn, worker bool) {
 // runRequest runs the registered task a run request names. A plain
 // request asks for a reply that does not use the connection's gob types
 // (see RunRequest).
-func runRequest(req *Request) (Message, error) {
+func runRequest(req *wire.Request) (wire.Message, error) {
 	name, plain := strings.CutSuffix(string(req.Msg.Header), plainMark)
 	name, batch := strings.CutSuffix(name, batchMark)
 	c := req.Conn
@@ -181,5 +183,5 @@ func runRequest(req *Request) (Message, error) {
 		c = nil
 	}
 	raw, err := runEncoded(req.Ctx, c, name, batch, req.Msg.Raw)
-	return Message{Raw: raw}, err
+	return wire.Message{Raw: raw}, err
 }

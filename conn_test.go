@@ -34,10 +34,10 @@ func filePair(t testing.TB) (*os.File, *os.File) {
 
 // connPair returns two serving connections joined by a socket pair; a is
 // given handlers by setup before it serves.
-func connPair(t *testing.T, setup func(a, b *Conn)) (a, b *Conn) {
+func connPair(t *testing.T, setup func(a, b *wire.Conn)) (a, b *wire.Conn) {
 	t.Helper()
 	fa, fb := filePair(t)
-	a, b = NewConn(fa, 0), NewConn(fb, 0)
+	a, b = wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
 	if setup != nil {
 		setup(a, b)
 	}
@@ -48,17 +48,17 @@ func connPair(t *testing.T, setup func(a, b *Conn)) (a, b *Conn) {
 }
 
 func TestConnPipelinedCalls(t *testing.T) {
-	a, b := connPair(t, func(a, _ *Conn) {
-		a.Handle("echo", Concurrent(func(_ context.Context, m Message) (Message, error) {
-			return Message{Header: m.Header, Raw: append(m.Raw, '!')}, nil
+	a, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("echo", wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
+			return wire.Message{Header: m.Header, Raw: append(m.Raw, '!')}, nil
 		}))
 	})
 	_ = a
 	const n = 500
-	calls := make([]*Call, n)
+	calls := make([]*wire.Call, n)
 	for i := range calls {
 		var err error
-		calls[i], err = b.Start("echo", Message{Header: []byte(fmt.Sprint(i)), Raw: []byte("x")})
+		calls[i], err = b.Start("echo", wire.Message{Header: []byte(fmt.Sprint(i)), Raw: []byte("x")})
 		require.NoError(t, err)
 	}
 	for i, cl := range calls {
@@ -70,16 +70,16 @@ func TestConnPipelinedCalls(t *testing.T) {
 }
 
 func TestConnBothDirectionsConcurrently(t *testing.T) {
-	double := Concurrent(func(_ context.Context, m Message) (Message, error) {
-		return Message{Raw: append(m.Raw, m.Raw...)}, nil
+	double := wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
+		return wire.Message{Raw: append(m.Raw, m.Raw...)}, nil
 	})
-	a, b := connPair(t, func(a, b *Conn) { a.Handle("double", double); b.Handle("double", double) })
+	a, b := connPair(t, func(a, b *wire.Conn) { a.Handle("double", double); b.Handle("double", double) })
 	var wg sync.WaitGroup
-	for _, c := range []*Conn{a, b} {
+	for _, c := range []*wire.Conn{a, b} {
 		for range 4 {
 			wg.Go(func() {
 				for range 100 {
-					m, err := c.Call(t.Context(), "double", Message{Raw: []byte("ab")})
+					m, err := c.Call(t.Context(), "double", wire.Message{Raw: []byte("ab")})
 					assert.NoError(t, err)
 					assert.Equal(t, "abab", string(m.Raw))
 				}
@@ -90,47 +90,47 @@ func TestConnBothDirectionsConcurrently(t *testing.T) {
 }
 
 func TestConnErrorsAndUnknownService(t *testing.T) {
-	_, b := connPair(t, func(a, _ *Conn) {
-		a.Handle("fail", Concurrent(func(context.Context, Message) (Message, error) {
-			return Message{}, fmt.Errorf("wrapped: %w", ErrFull)
+	_, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("fail", wire.Concurrent(func(context.Context, wire.Message) (wire.Message, error) {
+			return wire.Message{}, fmt.Errorf("wrapped: %w", ErrFull)
 		}))
 	})
-	_, err := b.Call(t.Context(), "fail", Message{})
+	_, err := b.Call(t.Context(), "fail", wire.Message{})
 	require.ErrorIs(t, err, ErrFull)
-	_, err = b.Call(t.Context(), "nosuch", Message{})
+	_, err = b.Call(t.Context(), "nosuch", wire.Message{})
 	require.ErrorContains(t, err, `no service "nosuch"`)
 }
 
 func TestConnCancel(t *testing.T) {
 	entered := make(chan struct{})
 	cause := make(chan error, 1)
-	_, b := connPair(t, func(a, _ *Conn) {
-		a.Handle("block", Concurrent(func(ctx context.Context, _ Message) (Message, error) {
+	_, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("block", wire.Concurrent(func(ctx context.Context, _ wire.Message) (wire.Message, error) {
 			close(entered)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)
-			return Message{}, ctx.Err()
+			return wire.Message{}, ctx.Err()
 		}))
 	})
 	ctx, cancel := context.WithCancel(t.Context())
-	cl, err := b.Start("block", Message{})
+	cl, err := b.Start("block", wire.Message{})
 	require.NoError(t, err)
 	<-entered
 	cancel()
 	_, err = cl.Wait(ctx)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.ErrorIs(t, <-cause, ErrCallerCancelled, "the handler's ctx is cancelled by the caller")
+	assert.ErrorIs(t, <-cause, wire.ErrCallerCancelled, "the handler's ctx is cancelled by the caller")
 }
 
 func TestConnNotify(t *testing.T) {
 	got := make(chan string, 1)
-	_, b := connPair(t, func(a, _ *Conn) {
-		a.Handle("note", func(req *Request) {
+	_, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("note", func(req *wire.Request) {
 			got <- string(req.Msg.Raw)
-			req.Reply(Message{}, nil)
+			req.Reply(wire.Message{}, nil)
 		})
 	})
-	require.NoError(t, b.Notify("note", Message{Raw: []byte("hi")}))
+	require.NoError(t, b.Notify("note", wire.Message{Raw: []byte("hi")}))
 	assert.Equal(t, "hi", <-got)
 }
 
@@ -138,41 +138,41 @@ func TestConnNotify(t *testing.T) {
 // connection does, whether or not the handler replies.
 func TestConnNotifyContextEndsWithConnection(t *testing.T) {
 	fa, fb := filePair(t)
-	a, b := NewConn(fa, 0), NewConn(fb, 0)
+	a, b := wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
 	ctxs := make(chan context.Context, 1)
-	a.Handle("note", func(req *Request) { ctxs <- req.Ctx })
+	a.Handle("note", func(req *wire.Request) { ctxs <- req.Ctx })
 	a.Serve()
 	b.Serve()
-	require.NoError(t, b.Notify("note", Message{Raw: []byte("hi")}))
+	require.NoError(t, b.Notify("note", wire.Message{Raw: []byte("hi")}))
 	ctx := <-ctxs
 	require.NoError(t, ctx.Err(), "alive while the connection is")
 	b.Close()
 	a.Close()
 	<-ctx.Done()
-	assert.ErrorIs(t, context.Cause(ctx), ErrConnLost)
+	assert.ErrorIs(t, context.Cause(ctx), wire.ErrConnLost)
 }
 
 func TestConnBreakFailsPendingCalls(t *testing.T) {
 	broke := make(chan error, 1)
-	a, b := connPair(t, func(a, b *Conn) {
-		a.Handle("hang", func(*Request) {})
+	a, b := connPair(t, func(a, b *wire.Conn) {
+		a.Handle("hang", func(*wire.Request) {})
 		b.OnBreak = func(err error) { broke <- err }
 	})
-	cl, err := b.Start("hang", Message{})
+	cl, err := b.Start("hang", wire.Message{})
 	require.NoError(t, err)
 	a.Close()
 	_, err = cl.Wait(t.Context())
-	require.ErrorIs(t, err, ErrConnLost)
+	require.ErrorIs(t, err, wire.ErrConnLost)
 	assert.ErrorIs(t, <-broke, io.EOF, "the owner learns why")
-	_, err = b.Start("hang", Message{})
-	assert.ErrorIs(t, err, ErrConnLost, "calls after the break fail at once")
-	assert.True(t, errors.Is(b.Err(), ErrConnLost))
+	_, err = b.Start("hang", wire.Message{})
+	assert.ErrorIs(t, err, wire.ErrConnLost, "calls after the break fail at once")
+	assert.True(t, errors.Is(b.Err(), wire.ErrConnLost))
 }
 
-func benchConn(b *testing.B) *Conn {
+func benchConn(b *testing.B) *wire.Conn {
 	fa, fb := filePair(b)
-	a, c := NewConn(fa, 0), NewConn(fb, 0)
-	a.Handle("echo", func(req *Request) { req.Reply(req.Msg, nil) })
+	a, c := wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
+	a.Handle("echo", func(req *wire.Request) { req.Reply(req.Msg, nil) })
 	a.Serve()
 	c.Serve()
 	b.Cleanup(func() { a.Close(); c.Close() })
@@ -184,7 +184,7 @@ func benchConn(b *testing.B) *Conn {
 func BenchmarkConnRoundTrip(b *testing.B) {
 	c := benchConn(b)
 	ctx := context.Background()
-	m := Message{Raw: []byte("12345678")}
+	m := wire.Message{Raw: []byte("12345678")}
 	for b.Loop() {
 		if _, err := c.Call(ctx, "echo", m); err != nil {
 			b.Fatal(err)
@@ -197,9 +197,9 @@ func BenchmarkConnRoundTrip(b *testing.B) {
 func BenchmarkConnPipelined(b *testing.B) {
 	c := benchConn(b)
 	ctx := context.Background()
-	m := Message{Raw: []byte("12345678")}
+	m := wire.Message{Raw: []byte("12345678")}
 	const window = 256
-	inflight := make(chan *Call, window)
+	inflight := make(chan *wire.Call, window)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -229,23 +229,23 @@ type streamPoint struct {
 type withAny struct{ V any }
 
 // echoTyped serves "echo-T": decode a T from the request, encode it back.
-func echoTyped[T any](c *Conn, name string) {
+func echoTyped[T any](c *wire.Conn, name string) {
 	codec := codecFor[T]()
-	c.Handle(name, Concurrent(func(_ context.Context, m Message) (Message, error) {
+	c.Handle(name, wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
 		v, err := codec.decodeOn(c, m.Raw)
 		if err != nil {
-			return Message{}, err
+			return wire.Message{}, err
 		}
 		raw, err := codec.encodeOn(c, v)
-		return Message{Raw: raw}, err
+		return wire.Message{Raw: raw}, err
 	}))
 }
 
-func callTyped[T any](t *testing.T, c *Conn, name string, v T) T {
+func callTyped[T any](t *testing.T, c *wire.Conn, name string, v T) T {
 	codec := codecFor[T]()
 	raw, err := codec.encodeOn(c, v)
 	require.NoError(t, err)
-	m, err := c.Call(t.Context(), name, Message{Raw: raw})
+	m, err := c.Call(t.Context(), name, wire.Message{Raw: raw})
 	require.NoError(t, err)
 	out, err := codec.decodeOn(c, m.Raw)
 	require.NoError(t, err)
@@ -253,7 +253,7 @@ func callTyped[T any](t *testing.T, c *Conn, name string, v T) T {
 }
 
 func TestGobStreamsOnConn(t *testing.T) {
-	_, b := connPair(t, func(a, _ *Conn) {
+	_, b := connPair(t, func(a, _ *wire.Conn) {
 		echoTyped[streamPoint](a, "point")
 		echoTyped[*streamPoint](a, "ptr")
 		echoTyped[withAny](a, "any")
@@ -278,14 +278,14 @@ func TestGobStreamsOnConn(t *testing.T) {
 	assert.Less(t, len(raw), 20, "a streamed value carries no type description")
 	raw, err = codecFor[withAny]().encodeOn(b, withAny{V: 1})
 	require.NoError(t, err)
-	assert.Equal(t, GobFresh, raw[0], "a type with an interface inside uses a fresh stream")
+	assert.Equal(t, wire.GobFresh, raw[0], "a type with an interface inside uses a fresh stream")
 }
 
 func TestGobStreamUndescribedType(t *testing.T) {
 	_, b := connPair(t, nil)
-	_, err := codecFor[streamPoint]().decodeOn(b, []byte{GobStreamed, 99, 1, 2})
+	_, err := codecFor[streamPoint]().decodeOn(b, []byte{wire.GobStreamed, 99, 1, 2})
 	require.ErrorIs(t, err, wire.ErrMalformed)
-	_, err = codecFor[streamPoint]().decodeOn(nil, []byte{GobStreamed, 1})
+	_, err = codecFor[streamPoint]().decodeOn(nil, []byte{wire.GobStreamed, 1})
 	require.Error(t, err, "a streamed value needs its connection")
 }
 
@@ -300,8 +300,8 @@ func BenchmarkCodecStreamed(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Play the peer: take the description as the reader would.
-	gt := StreamType(reflect.TypeFor[point]())
-	c.gobDefined(gt.id, gt.blob)
+	gt := wire.StreamType(reflect.TypeFor[point]())
+	c.LearnGob(gt)
 	_ = raw
 	for b.Loop() {
 		raw, err := codec.encodeOn(c, point{1, 2})
@@ -316,16 +316,16 @@ func BenchmarkCodecStreamed(b *testing.B) {
 
 func TestConnRefusesOversizedMessages(t *testing.T) {
 	fa, fb := filePair(t)
-	a, b := NewConn(fa, 1024), NewConn(fb, 1024)
-	a.Handle("big", Concurrent(func(context.Context, Message) (Message, error) {
-		return Message{Raw: make([]byte, 2048)}, nil
+	a, b := wire.NewConn(fa, 1024, errorCodec{}), wire.NewConn(fb, 1024, errorCodec{})
+	a.Handle("big", wire.Concurrent(func(context.Context, wire.Message) (wire.Message, error) {
+		return wire.Message{Raw: make([]byte, 2048)}, nil
 	}))
 	a.Serve()
 	b.Serve()
 	t.Cleanup(func() { a.Close(); b.Close() })
-	_, err := b.Start("big", Message{Raw: make([]byte, 2048)})
+	_, err := b.Start("big", wire.Message{Raw: make([]byte, 2048)})
 	require.ErrorContains(t, err, "exceeds the 1024-byte limit")
-	_, err = b.Call(t.Context(), "big", Message{})
+	_, err = b.Call(t.Context(), "big", wire.Message{})
 	require.ErrorContains(t, err, "exceeds the 1024-byte limit", "the reply is replaced by an error")
 	assert.NoError(t, b.Err(), "the connection survives")
 }
@@ -334,9 +334,9 @@ func TestConnRefusesOversizedMessages(t *testing.T) {
 // a queue carrying big []byte items; compare with BenchmarkSocketpairRaw.
 func BenchmarkConnLargeMessages(b *testing.B) {
 	fa, fb := filePair(b)
-	a, c := NewConn(fa, 0), NewConn(fb, 0)
+	a, c := wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
 	var got sync.WaitGroup
-	a.Handle("sink", func(req *Request) { got.Done() })
+	a.Handle("sink", func(req *wire.Request) { got.Done() })
 	a.Serve()
 	c.Serve()
 	b.Cleanup(func() { a.Close(); c.Close() })
@@ -344,7 +344,7 @@ func BenchmarkConnLargeMessages(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
 		got.Add(1)
-		if err := c.Notify("sink", Message{Raw: payload}); err != nil {
+		if err := c.Notify("sink", wire.Message{Raw: payload}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -5,10 +5,7 @@ package mp
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/gob"
 	"io"
-	"reflect"
 	"testing"
 	"time"
 
@@ -40,20 +37,20 @@ func (s *byteStream) SetWriteDeadline(time.Time) error { return nil }
 // connection is: every frame is dispatched, and the connection ends with
 // an error rather than a panic or a hang.
 func FuzzConnFrames(f *testing.F) {
-	req := appendService("echo", []byte("h"))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindRequest, ID: 7, Header: req, Raw: []byte("x")}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindNotify, Header: req}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindReply, ID: 1, Header: []byte("ok")}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindReplyErr, ID: 1, Header: encodeError(ErrClosed)}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindCancel, ID: 7}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: KindGobType, ID: 3, Raw: []byte{1, 2, 3}}))
+	req := wire.AppendService("echo", []byte("h"))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindRequest, ID: 7, Header: req, Raw: []byte("x")}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindNotify, Header: req}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply, ID: 1, Header: []byte("ok")}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReplyErr, ID: 1, Header: encodeError(ErrClosed)}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindCancel, ID: 7}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindGobType, ID: 3, Raw: []byte{1, 2, 3}}))
 	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: 99}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := NewConn(&byteStream{r: bytes.NewReader(data)}, 1<<16)
-		c.Handle("echo", Concurrent(func(_ context.Context, m Message) (Message, error) {
-			return Message{Header: m.Header, Raw: m.Raw}, nil
+		c := wire.NewConn(&byteStream{r: bytes.NewReader(data)}, 1<<16, errorCodec{})
+		c.Handle("echo", wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
+			return wire.Message{Header: m.Header, Raw: m.Raw}, nil
 		}))
-		cl, err := c.Start("pending", Message{Header: []byte("q")})
+		cl, err := c.Start("pending", wire.Message{Header: []byte("q")})
 		require.NoError(t, err)
 		c.Serve()
 		select {
@@ -62,7 +59,7 @@ func FuzzConnFrames(f *testing.F) {
 			t.Fatal("the reader did not end at the end of its input")
 		}
 		c.Close()
-		require.ErrorIs(t, c.Err(), ErrConnLost)
+		require.ErrorIs(t, c.Err(), wire.ErrConnLost)
 		// The pending call was either answered by a reply frame or failed
 		// with the connection; it never stays pending.
 		select {
@@ -195,31 +192,5 @@ func FuzzDecodeBatch(f *testing.F) {
 		batchDecode[string](t, b, int(n))
 		batchDecode[[]byte](t, b, int(n))
 		batchDecode[fuzzItem](t, b, int(n))
-	})
-}
-
-// FuzzDecodeStreamed feeds an arbitrary type description and value to the
-// decoder of streamed gob values, as a peer's kindGobType frame and a
-// later value frame would bring them.
-func FuzzDecodeStreamed(f *testing.F) {
-	gt := StreamType(reflect.TypeFor[fuzzItem]())
-	require.NotNil(f, gt, "fuzzItem is streamable")
-	var buf bytes.Buffer
-	enc := gob.NewEncoder(&buf)
-	require.NoError(f, enc.Encode(fuzzItem{}))
-	buf.Reset()
-	require.NoError(f, enc.Encode(fuzzItem{N: 3, S: "s", Tags: map[string][]float64{"a": {1}}}))
-	value := append(binary.AppendUvarint(nil, gt.id), buf.Bytes()...)
-	f.Add(gt.blob, value)
-	f.Add(gt.blob, binary.AppendUvarint(nil, gt.id))
-	f.Add([]byte{}, value)
-	f.Fuzz(func(t *testing.T, desc, val []byte) {
-		c := &Conn{}
-		c.gobDefined(gt.id, desc)
-		var v fuzzItem
-		_ = c.DecodeStreamed(val, reflect.ValueOf(&v))
-		// A decoder that failed must not be kept for the next value.
-		var w fuzzItem
-		_ = c.DecodeStreamed(val, reflect.ValueOf(&w))
 	})
 }

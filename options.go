@@ -3,6 +3,8 @@ package mp
 import (
 	"fmt"
 	"time"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // Option configures any [Pool]: one made by [NewPool], [NewProcessPool]
@@ -101,7 +103,7 @@ func Initializer[A any](f Func[A, struct{}], arg A) ProcessOption {
 	return processOptionFunc(func(c *config) {
 		c.proc.initErr = err
 		if err == nil {
-			c.proc.init = &outgoing{serviceRun, Message{Header: []byte(e.name), Raw: raw}}
+			c.proc.init = &outgoing{serviceRun, wire.Message{Header: []byte(e.name), Raw: raw}}
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mpgo/mp/internal/wire"
+
 	"github.com/mpgo/mp/backend"
 )
 
@@ -206,21 +208,21 @@ func (c *remoteChunk[A, R]) Complete(r backend.Reply, err error) bool {
 	return c.decode(nil, r.Value, replyError(c.m.ctx, r, err))
 }
 
-func (c *remoteChunk[A, R]) requestOn(cn *Conn, buf []byte) (Message, error) {
+func (c *remoteChunk[A, R]) requestOn(cn *wire.Conn, buf []byte) (wire.Message, error) {
 	if c.m.stopped.Load() {
-		return Message{}, c.m.err
+		return wire.Message{}, c.m.err
 	}
 	raw, err := c.r.args.encode(cn, buf, c.m.items[c.lo:c.hi])
-	return Message{Header: c.r.header, Raw: raw}, err
+	return wire.Message{Header: c.r.header, Raw: raw}, err
 }
 
-func (c *remoteChunk[A, R]) completeOn(cn *Conn, reply Message, err error) bool {
+func (c *remoteChunk[A, R]) completeOn(cn *wire.Conn, reply wire.Message, err error) bool {
 	return c.decode(cn, reply.Raw, err)
 }
 
 // decode resolves the chunk from an encoded batch of results that arrived
 // on cn.
-func (c *remoteChunk[A, R]) decode(cn *Conn, raw []byte, err error) bool {
+func (c *remoteChunk[A, R]) decode(cn *wire.Conn, raw []byte, err error) bool {
 	defer c.m.end()
 	if err == nil {
 		if err = c.r.res.decodeInto(cn, raw, c.m.results[c.lo:c.hi]); err == nil {

@@ -13,7 +13,7 @@ import (
 // inflight is a unit sent to a worker and not yet resolved.
 type inflight struct {
 	t         streamTask
-	cl        *Call
+	cl        *wire.Call
 	ctx       context.Context
 	sent      time.Time
 	cancelled bool // the child was asked to cancel it
@@ -168,7 +168,7 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 	case <-ctxDone:
 		h := &w.pending[0]
 		h.cancelled = true
-		_ = w.ch.conn.w.WriteFrame(&wire.Frame{Kind: KindCancel, ID: h.cl.ID}, false)
+		_ = h.cl.Cancel()
 		w.grace.Reset(w.b.cfg.grace)
 	case <-w.grace.C:
 		w.preempted = true
@@ -252,7 +252,7 @@ func (w *procWorker) send(t streamTask) bool {
 		return true
 	}
 	cl, err := c.Start(serviceRun, msg)
-	if errors.Is(err, ErrConnLost) {
+	if errors.Is(err, wire.ErrConnLost) {
 		// The child is gone; the task has not started.
 		w.redo = append([]streamTask{t}, w.redo...)
 		return false
@@ -276,7 +276,7 @@ func (w *procWorker) send(t streamTask) bool {
 // complete resolves the unit at the head, whose call has ended.
 func (w *procWorker) complete() {
 	h := w.pending[0]
-	if errors.Is(h.cl.Err, ErrConnLost) {
+	if errors.Is(h.cl.Err, wire.ErrConnLost) {
 		w.died()
 		return
 	}
@@ -306,7 +306,7 @@ func (w *procWorker) complete() {
 	w.resolve(h.t, h.cl.Reply, err)
 }
 
-func (w *procWorker) resolve(t streamTask, reply Message, err error) {
+func (w *procWorker) resolve(t streamTask, reply wire.Message, err error) {
 	delete(w.attempts, t)
 	w.q.Ended(t.completeOn(w.ch.conn, reply, err))
 }
@@ -331,7 +331,7 @@ func (w *procWorker) died() {
 	running := true
 	for _, h := range w.pending {
 		switch {
-		case !errors.Is(h.cl.Err, ErrConnLost):
+		case !errors.Is(h.cl.Err, wire.ErrConnLost):
 			w.resolve(h.t, h.cl.Reply, h.cl.Err)
 		case !running:
 			redo = append(redo, h.t)
@@ -340,15 +340,15 @@ func (w *procWorker) died() {
 			running = false
 			switch {
 			case w.q.Terminated():
-				w.resolve(h.t, Message{}, ErrTerminated)
+				w.resolve(h.t, wire.Message{}, ErrTerminated)
 			case w.preempted && h.ctx != nil:
-				w.resolve(h.t, Message{}, context.Cause(h.ctx))
+				w.resolve(h.t, wire.Message{}, context.Cause(h.ctx))
 			case w.attempts[h.t] < w.b.cfg.retry:
 				w.attempts[h.t]++
 				redo = append(redo, h.t)
 				w.q.Unstarted()
 			default:
-				w.resolve(h.t, Message{}, exit)
+				w.resolve(h.t, wire.Message{}, exit)
 			}
 		}
 	}
@@ -409,7 +409,7 @@ func (w *procWorker) spawn() {
 		return
 	}
 	if _, err := ch.await(ch.first); err != nil {
-		if errors.Is(err, ErrConnLost) {
+		if errors.Is(err, wire.ErrConnLost) {
 			err = ch.exitError()
 		}
 		b.mu.Lock()

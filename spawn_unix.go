@@ -128,7 +128,7 @@ func spawn(o spawnOptions) (*child, error) {
 		<-ch.done
 		return nil, fmt.Errorf("mp: socketpair: %w", err)
 	}
-	ch.conn = NewConn(parentEnd, 0)
+	ch.conn = wire.NewConn(parentEnd, 0, errorCodec{})
 	if o.first != nil {
 		// Sent before the handshake: the request waits in the socket
 		// while the child starts, which saves a round trip.
@@ -219,7 +219,7 @@ func (ch *child) handshake(token string) error {
 		return fmt.Errorf("mp: child process %d did not answer within %v and was killed%s", ch.pid, helloTimeout, forgot)
 	case err != nil:
 		return fmt.Errorf("mp: handshake with child process %d: %w", ch.pid, err)
-	case f.Kind != KindHello || string(f.Header) != token:
+	case f.Kind != wire.KindHello || string(f.Header) != token:
 		return fmt.Errorf("mp: child process %d sent a bad handshake", ch.pid)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // Queues across processes.
@@ -289,7 +291,7 @@ func init() {
 		ch.conn.Handle(serviceQueue, b.serve)
 		context.AfterFunc(ch.conn.Ctx, b.release)
 	})
-	childHooks = append(childHooks, func(c *Conn, _ bool) {
+	childHooks = append(childHooks, func(c *wire.Conn, _ bool) {
 		c.Handle(serviceQueueChild, proxies.serve)
 	})
 	childRunDone = append(childRunDone, proxies.flushAll)

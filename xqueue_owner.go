@@ -99,7 +99,7 @@ func (x *xstate[T]) checkEncodable(v T) (err error) {
 		size = reflect.ValueOf(v).Len()
 	case codecGob:
 		var b []byte
-		if gt := StreamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
+		if gt := wire.StreamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
 			if b, err = gt.Encode(reflect.ValueOf(v)); err != nil {
 				err = fmt.Errorf("mp: cannot encode %v: %w", x.codec.typ, err)
 			}
@@ -115,7 +115,7 @@ func (x *xstate[T]) checkEncodable(v T) (err error) {
 		return nil
 	}
 	if limit := wire.DefaultMaxFrame - 1024; size > limit {
-		return FrameTooLarge(size, limit)
+		return wire.FrameTooLarge(size, limit)
 	}
 	return nil
 }
@@ -204,7 +204,7 @@ func (x *xstate[T]) len() int {
 func (x *xstate[T]) close(immediate bool) {
 	x.q.close(immediate)
 	x.mu.Lock()
-	cns := make([]*Conn, 0, len(x.holders))
+	cns := make([]*wire.Conn, 0, len(x.holders))
 	for h := range x.holders {
 		cns = append(cns, h.b.cn)
 	}
@@ -223,7 +223,7 @@ func (x *xstate[T]) close(immediate bool) {
 	// does not read.
 	hdr := xheader(xopPutsClosed, x.id)
 	for _, cn := range cns {
-		go func() { _ = cn.Notify(serviceQueueChild, Message{Header: hdr}) }()
+		go func() { _ = cn.Notify(serviceQueueChild, wire.Message{Header: hdr}) }()
 	}
 }
 

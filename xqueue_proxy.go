@@ -29,7 +29,7 @@ type proxyIface interface {
 // proxyFor returns the proxy of queue id, making it on first use. One
 // proxy per queue, however often its handle is decoded, so that the
 // credit, the buffer and the TaskDone count of this process are one.
-func proxyFor[T any](cn *Conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
+func proxyFor[T any](cn *wire.Conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
 	// A Process child's connection may not serve yet (see childStream):
 	// a proxy needs the owner's replies and notifications.
 	cn.Serve()
@@ -45,7 +45,7 @@ func proxyFor[T any](cn *Conn, id uint64, joinable bool, maxsize int) *xproxy[T]
 }
 
 // serve handles the owner's notifications on a child's connection.
-func (t *proxyTable) serve(req *Request) {
+func (t *proxyTable) serve(req *wire.Request) {
 	h := hdrReader{b: req.Msg.Header}
 	op := h.byte()
 	id := h.uvarint()
@@ -89,7 +89,7 @@ func (t *proxyTable) flushAll() error {
 // the Puts in flight.
 type xproxy[T any] struct {
 	id       uint64
-	cn       *Conn
+	cn       *wire.Conn
 	codec    codec[T]
 	joinable bool
 	bounded  bool
@@ -105,8 +105,8 @@ type xproxy[T any] struct {
 	window    int           // items to keep asked for or buffered
 	gotTotal  int
 	doneTotal int
-	gotUn     int     // got, not yet reported
-	puts      []*Call // streamed Puts in flight, oldest first
+	gotUn     int          // got, not yet reported
+	puts      []*wire.Call // streamed Puts in flight, oldest first
 	// putChecked is set once a Put has had the owner's answer; until then
 	// Puts are round trips, so that a child that has never used the queue
 	// learns whether it is open before its first Put returns.
@@ -126,7 +126,7 @@ func (p *xproxy[T]) send(a ackMsg) {
 		return
 	}
 	// An error means the connection is gone, and with it this process.
-	_ = p.cn.Notify(serviceQueue, Message{Header: xheader(xopAck, p.id,
+	_ = p.cn.Notify(serviceQueue, wire.Message{Header: xheader(xopAck, p.id,
 		uint64(a.got), uint64(a.done), uint64(a.want), uint64(a.returned))})
 }
 
@@ -331,7 +331,7 @@ func (p *xproxy[T]) giveUp() {
 	}
 	p.mu.Unlock()
 	if revoke {
-		_ = p.cn.Notify(serviceQueue, Message{Header: xheader(xopRevoke, p.id)})
+		_ = p.cn.Notify(serviceQueue, wire.Message{Header: xheader(xopRevoke, p.id)})
 	}
 }
 
@@ -340,7 +340,7 @@ func (p *xproxy[T]) giveUp() {
 // granting credit.
 func (p *xproxy[T]) tryGetRemote() (T, error) {
 	var zero T
-	m, err := p.cn.Call(context.Background(), serviceQueue, Message{Header: xheader(xopTryGet, p.id)})
+	m, err := p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopTryGet, p.id)})
 	if err != nil {
 		return zero, err
 	}
@@ -389,7 +389,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 		flags |= putBlock
 	}
 	if p.bounded || !checked {
-		_, err := p.cn.Call(ctx, serviceQueue, Message{Header: xheader(xopPut, p.id, flags), Raw: b})
+		_, err := p.cn.Call(ctx, serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags), Raw: b})
 		p.mu.Lock()
 		// A Put whose ctx ended may have had no answer: it proves nothing.
 		p.putChecked = p.putChecked || ctx.Err() == nil
@@ -400,7 +400,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 		return err
 	}
 	// Unbounded: the owner never makes this Put wait, so it streams.
-	cl, err := p.cn.Start(serviceQueue, Message{Header: xheader(xopPut, p.id, flags|putStreamed), Raw: b})
+	cl, err := p.cn.Start(serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags|putStreamed), Raw: b})
 	if err != nil {
 		return err
 	}
@@ -471,7 +471,7 @@ func (p *xproxy[T]) refusals() error {
 // reports the loss.
 func (p *xproxy[T]) len() int {
 	_ = p.settle(context.Background(), 0)
-	m, err := p.cn.Call(context.Background(), serviceQueue, Message{Header: xheader(xopLen, p.id)})
+	m, err := p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopLen, p.id)})
 	if err != nil {
 		return 0
 	}
@@ -484,7 +484,7 @@ func (p *xproxy[T]) len() int {
 func (p *xproxy[T]) close(immediate bool) {
 	_ = p.settle(context.Background(), 0)
 	// An error means the parent is gone; so is this process, shortly.
-	_, _ = p.cn.Call(context.Background(), serviceQueue, Message{Header: xheader(xopClose, p.id, boolField(immediate))})
+	_, _ = p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopClose, p.id, boolField(immediate))})
 }
 
 // taskDone checks the count locally, since the owner cannot answer
@@ -519,7 +519,7 @@ func (p *xproxy[T]) join(ctx context.Context) error {
 	}
 	// Every TaskDone of this process has been reported already, and the
 	// owner reads the reports before this request.
-	_, err := p.cn.Call(ctx, serviceQueue, Message{Header: xheader(xopJoin, p.id)})
+	_, err := p.cn.Call(ctx, serviceQueue, wire.Message{Header: xheader(xopJoin, p.id)})
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
@@ -536,7 +536,7 @@ func (p *xproxy[T]) flush() error {
 	// its count returns exactly the newest items the owner holds for us. A
 	// pool worker keeps its connection for the next task, so an item that
 	// arrived after a hand-back would be taken twice.
-	_, _ = p.cn.Call(context.Background(), serviceQueue, Message{Header: xheader(xopRevoke, p.id)})
+	_, _ = p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopRevoke, p.id)})
 	p.mu.Lock()
 	a := ackMsg{got: p.gotUn, returned: p.buffered()}
 	p.gotUn = 0

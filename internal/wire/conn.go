@@ -1,4 +1,4 @@
-package mp
+package wire
 
 import (
 	"context"
@@ -9,19 +9,17 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/mpgo/mp/internal/wire"
 )
 
 // The frame kinds of the connection between a parent and a child.
 const (
-	KindHello    wire.Kind = iota + 1 // child → parent, first frame: header is the token
-	KindRequest                       // header: [u8 n][service name, n bytes][service header]
-	KindNotify                        // as kindRequest, with no reply
-	KindReply                         // header and raw as the handler returned them
-	KindReplyErr                      // header: an error as encodeError writes it
-	KindCancel                        // the caller no longer waits for request ID
-	KindGobType                       // raw: the description of gob type ID (see gobstream.go)
+	KindHello    Kind = iota + 1 // child → parent, first frame: header is the token
+	KindRequest                  // header: [u8 n][service name, n bytes][service header]
+	KindNotify                   // as kindRequest, with no reply
+	KindReply                    // header and raw as the handler returned them
+	KindReplyErr                 // header: an error as encodeError writes it
+	KindCancel                   // the caller no longer waits for request ID
+	KindGobType                  // raw: the description of gob type ID (see gobstream.go)
 )
 
 // Message is a service's payload: a small header and the raw bytes.
@@ -38,14 +36,18 @@ type Handler func(req *Request)
 // Request is an incoming Request. Its ctx is cancelled when the caller
 // cancels it or the connection breaks.
 type Request struct {
-	Conn   *Conn
-	id  uint64 // 0 for a notification
-	Ctx context.Context
-	Msg Message
+	Conn *Conn
+	id   uint64 // 0 for a notification
+	Ctx  context.Context
+	Msg  Message
 	// cancel releases ctx; it is called by reply, by a cancel frame and
 	// by the connection breaking.
 	cancel context.CancelCauseFunc
 }
+
+// IsNotification reports whether the request is a notification, which
+// gets no reply.
+func (r *Request) IsNotification() bool { return r.id == 0 }
 
 // Reply sends the handler's answer; it does nothing for a notification or
 // a request whose caller went away.
@@ -69,20 +71,20 @@ func (r *Request) ReplyLast(m Message, err error) {
 
 // replyFrame ends the request and returns the frame that answers it, if
 // one is due.
-func (r *Request) replyFrame(m Message, err error) (wire.Frame, bool) {
+func (r *Request) replyFrame(m Message, err error) (Frame, bool) {
 	r.cancel(context.Canceled)
 	if r.id == 0 {
-		return wire.Frame{}, false
+		return Frame{}, false
 	}
 	r.Conn.mu.Lock()
 	delete(r.Conn.incoming, r.id)
 	r.Conn.mu.Unlock()
-	f := wire.Frame{Kind: KindReply, ID: r.id, Header: m.Header, Raw: m.Raw}
+	f := Frame{Kind: KindReply, ID: r.id, Header: m.Header, Raw: m.Raw}
 	if err == nil && f.Size() > r.Conn.maxFrame {
 		err = FrameTooLarge(f.Size(), r.Conn.maxFrame)
 	}
 	if err != nil {
-		f = wire.Frame{Kind: KindReplyErr, ID: r.id, Header: encodeError(err)}
+		f = Frame{Kind: KindReplyErr, ID: r.id, Header: r.Conn.errs.EncodeError(err)}
 	}
 	return f, true
 }
@@ -99,12 +101,15 @@ func Concurrent(fn func(ctx context.Context, m Message) (Message, error)) Handle
 // Conn is one end of the multiplexed connection between a parent and a
 // child: calls in both directions, many in flight at once, replies matched
 // by request ID. One reader goroutine per Conn dispatches incoming frames;
-// the wire.Writer batches outgoing ones. It is safe for concurrent use.
+// the Writer batches outgoing ones. It is safe for concurrent use.
 type Conn struct {
-	Stream       Stream
+	// Stream is what the connection runs on; its deadlines bound the
+	// reads and writes in progress.
+	Stream   Stream
 	maxFrame int
-	r        *wire.Reader
-	w        *wire.Writer
+	r        *Reader
+	w        *Writer
+	errs     ErrorCodec
 
 	// Ctx is the parent of every incoming request's context; it is
 	// cancelled, with the connection's error as cause, when it breaks.
@@ -127,6 +132,14 @@ type Conn struct {
 	closing  bool          // close was called: the end is not an error
 
 	gobs gobTable // gob types described in each direction
+}
+
+// ErrorCodec turns the errors that cross a connection into bytes and
+// back. The connection carries them as opaque bytes; mp's codec keeps
+// their messages, the sentinels they wrap and their gob-registered types.
+type ErrorCodec interface {
+	EncodeError(error) []byte
+	DecodeError([]byte) error
 }
 
 var (
@@ -158,17 +171,18 @@ type LazyPoller interface {
 }
 
 // NewConn returns a conn on nc that accepts and sends frames of at most
-// maxFrame bytes (wire.DefaultMaxFrame when maxFrame <= 0).
-func NewConn(nc Stream, maxFrame int) *Conn {
+// maxFrame bytes (DefaultMaxFrame when maxFrame <= 0).
+func NewConn(nc Stream, maxFrame int, errs ErrorCodec) *Conn {
 	if maxFrame <= 0 {
-		maxFrame = wire.DefaultMaxFrame
+		maxFrame = DefaultMaxFrame
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Conn{
-		Stream:       nc,
+		Stream:   nc,
 		maxFrame: maxFrame,
-		r:        wire.NewReader(nc, maxFrame),
-		w:        wire.NewWriter(nc),
+		errs:     errs,
+		r:        NewReader(nc, maxFrame),
+		w:        NewWriter(nc),
 		Ctx:      ctx,
 		cancel:   cancel,
 		calls:    map[uint64]*Call{},
@@ -223,7 +237,7 @@ func (c *Conn) Serve() {
 
 // ReadFrame reads the next frame. A peer that closed its end with data of
 // ours unread gives ECONNRESET rather than EOF; both mean it hung up.
-func (c *Conn) ReadFrame() (wire.Frame, error) {
+func (c *Conn) ReadFrame() (Frame, error) {
 	f, err := c.r.ReadFrame()
 	if errors.Is(err, syscall.ECONNRESET) {
 		err = io.EOF
@@ -231,11 +245,11 @@ func (c *Conn) ReadFrame() (wire.Frame, error) {
 	return f, err
 }
 
-func (c *Conn) Dispatch(f wire.Frame) error {
+func (c *Conn) Dispatch(f Frame) error {
 	switch f.Kind {
 	case KindRequest, KindNotify:
 		if len(f.Header) < 1 || len(f.Header) < 1+int(f.Header[0]) {
-			return fmt.Errorf("%w: request without a service name", wire.ErrMalformed)
+			return fmt.Errorf("%w: request without a service name", ErrMalformed)
 		}
 		n := int(f.Header[0])
 		service := string(f.Header[1 : 1+n])
@@ -243,7 +257,7 @@ func (c *Conn) Dispatch(f wire.Frame) error {
 		if f.Kind == KindNotify {
 			id = 0
 		} else if id == 0 {
-			return fmt.Errorf("%w: request with ID 0", wire.ErrMalformed)
+			return fmt.Errorf("%w: request with ID 0", ErrMalformed)
 		}
 		// A notification cannot be cancelled by its caller, so the
 		// connection's own context serves: a context of its own would
@@ -277,7 +291,7 @@ func (c *Conn) Dispatch(f wire.Frame) error {
 		if f.Kind == KindReply {
 			cl.Reply = Message{Header: f.Header, Raw: f.Raw}
 		} else {
-			cl.Err = decodeError(f.Header)
+			cl.Err = c.errs.DecodeError(f.Header)
 		}
 		close(cl.Done)
 	case KindCancel:
@@ -291,7 +305,7 @@ func (c *Conn) Dispatch(f wire.Frame) error {
 	case KindGobType:
 		c.gobDefined(f.ID, f.Raw)
 	default:
-		return fmt.Errorf("%w: unknown frame kind %d", wire.ErrMalformed, f.Kind)
+		return fmt.Errorf("%w: unknown frame kind %d", ErrMalformed, f.Kind)
 	}
 	return nil
 }
@@ -370,7 +384,9 @@ type Call struct {
 	Err   error
 }
 
-func appendService(service string, header []byte) []byte {
+// AppendService returns the header of a request for service: the
+// service's name, then the service's own header.
+func AppendService(service string, header []byte) []byte {
 	b := make([]byte, 0, 1+len(service)+len(header))
 	b = append(b, byte(len(service)))
 	b = append(b, service...)
@@ -389,7 +405,7 @@ func (c *Conn) Start(service string, m Message) (*Call, error) {
 	cl := &Call{c: c, ID: c.nextID, Done: make(chan struct{})}
 	c.calls[cl.ID] = cl
 	c.mu.Unlock()
-	f := wire.Frame{Kind: KindRequest, ID: cl.ID, Header: appendService(service, m.Header), Raw: m.Raw}
+	f := Frame{Kind: KindRequest, ID: cl.ID, Header: AppendService(service, m.Header), Raw: m.Raw}
 	if f.Size() > c.maxFrame {
 		c.mu.Lock()
 		delete(c.calls, cl.ID)
@@ -418,6 +434,13 @@ func (cl *Call) Wait(ctx context.Context) (Message, error) {
 	}
 }
 
+// Cancel asks the peer to cancel the call, whose reply is still awaited:
+// the request's context ends there, and the reply (the task's outcome)
+// comes as usual.
+func (cl *Call) Cancel() error {
+	return cl.c.w.WriteFrame(&Frame{Kind: KindCancel, ID: cl.ID}, false)
+}
+
 // Abandon forgets the call and asks the peer to cancel it.
 func (cl *Call) Abandon() {
 	c := cl.c
@@ -426,7 +449,7 @@ func (cl *Call) Abandon() {
 	delete(c.calls, cl.ID)
 	c.mu.Unlock()
 	if pending {
-		_ = c.w.WriteFrame(&wire.Frame{Kind: KindCancel, ID: cl.ID}, false)
+		_ = c.w.WriteFrame(&Frame{Kind: KindCancel, ID: cl.ID}, false)
 	}
 }
 
@@ -441,6 +464,6 @@ func (c *Conn) Call(ctx context.Context, service string, m Message) (Message, er
 
 // Notify sends a one-way message; the handler's reply is dropped.
 func (c *Conn) Notify(service string, m Message) error {
-	f := wire.Frame{Kind: KindNotify, Header: appendService(service, m.Header), Raw: m.Raw}
+	f := Frame{Kind: KindNotify, Header: AppendService(service, m.Header), Raw: m.Raw}
 	return c.w.WriteFrame(&f, false)
 }

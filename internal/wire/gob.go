@@ -1,14 +1,13 @@
-package mp
+package wire
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/binary"
 	"encoding/gob"
 	"fmt"
 	"reflect"
 	"sync"
-
-	"github.com/mpgo/mp/internal/wire"
 )
 
 // Gob streams shared across messages. A fresh gob stream per message
@@ -82,7 +81,7 @@ func streamable(t reflect.Type, seen map[reflect.Type]bool) bool {
 		return true
 	}
 	seen[t] = true
-	for _, m := range []reflect.Type{gobEncoderType, binMarshalerType} {
+	for _, m := range []reflect.Type{reflect.TypeFor[gob.GobEncoder](), reflect.TypeFor[encoding.BinaryMarshaler]()} {
 		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
 			return true
 		}
@@ -176,7 +175,7 @@ func (c *Conn) DefineGob(gt *GobType) error {
 	if c.gobs.sent[gt.id] {
 		return nil
 	}
-	if err := c.w.WriteFrame(&wire.Frame{Kind: KindGobType, ID: gt.id, Raw: gt.blob}, false); err != nil {
+	if err := c.w.WriteFrame(&Frame{Kind: KindGobType, ID: gt.id, Raw: gt.blob}, false); err != nil {
 		return err
 	}
 	if c.gobs.sent == nil {
@@ -188,6 +187,10 @@ func (c *Conn) DefineGob(gt *GobType) error {
 
 // gobDefined records a description the peer sent; it runs on the reader
 // goroutine, so it precedes the decoding of any value that uses it.
+// LearnGob records gt as described by the peer, as if the peer's frame
+// describing it had arrived: for benchmarks that play the peer.
+func (c *Conn) LearnGob(gt *GobType) { c.gobDefined(gt.id, gt.blob) }
+
 func (c *Conn) gobDefined(id uint64, blob []byte) {
 	c.gobs.mu.Lock()
 	defer c.gobs.mu.Unlock()
@@ -201,7 +204,7 @@ func (c *Conn) gobDefined(id uint64, blob []byte) {
 func (c *Conn) DecodeStreamed(b []byte, rv reflect.Value) error {
 	id, n := binary.Uvarint(b)
 	if n <= 0 {
-		return fmt.Errorf("%w: bad gob type number", wire.ErrMalformed)
+		return fmt.Errorf("%w: bad gob type number", ErrMalformed)
 	}
 	c.gobs.mu.Lock()
 	rg := c.gobs.remote[id]
@@ -213,7 +216,7 @@ func (c *Conn) DecodeStreamed(b []byte, rv reflect.Value) error {
 	}
 	c.gobs.mu.Unlock()
 	if rg == nil {
-		return fmt.Errorf("%w: value of undescribed gob type %d", wire.ErrMalformed, id)
+		return fmt.Errorf("%w: value of undescribed gob type %d", ErrMalformed, id)
 	}
 	if d == nil {
 		d = &gobDec{}
