@@ -43,9 +43,6 @@ type spawnOptions struct {
 	// worker makes the child serve runs until its connection closes, for
 	// a process pool; otherwise it serves one run and exits.
 	worker bool
-	// setup registers parent-side services on the child's connection
-	// before it starts serving (for example a queue broker).
-	setup func(*child)
 	// reaped, if set, is called once the child has been reaped, after
 	// done is closed: also when spawn fails after starting the child.
 	reaped func()

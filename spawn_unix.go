@@ -166,9 +166,6 @@ func spawn(o spawnOptions) (*child, error) {
 	for _, hook := range parentHooks {
 		hook(ch)
 	}
-	if o.setup != nil {
-		o.setup(ch)
-	}
 	ch.conn.Serve()
 	return ch, nil
 }
