@@ -166,3 +166,14 @@ func (t *tailWriter) bytes() []byte {
 	defer t.mu.Unlock()
 	return append([]byte(nil), t.buf...)
 }
+
+// dropForProtocol kills a child that broke the protocol, keeping err, the
+// first such reason, as what its owner reports.
+func (ch *child) dropForProtocol(err error) {
+	ch.mu.Lock()
+	if ch.protoErr == nil {
+		ch.protoErr = err
+	}
+	ch.mu.Unlock()
+	_ = ch.signal(sigKill)
+}

@@ -158,10 +158,7 @@ func spawn(o spawnOptions) (*child, error) {
 		default:
 			return
 		}
-		ch.mu.Lock()
-		ch.protoErr = fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause)
-		ch.mu.Unlock()
-		ch.signal(sigKill)
+		ch.dropForProtocol(fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause))
 	}
 	for _, hook := range parentHooks {
 		hook(ch)

@@ -281,12 +281,7 @@ func kindName(joinable bool) string {
 func init() {
 	parentHooks = append(parentHooks, func(ch *child) {
 		b := &broker{cn: ch.conn, pid: ch.pid, holders: map[uint64]xholder{}, kill: func(err error) {
-			ch.mu.Lock()
-			if ch.protoErr == nil {
-				ch.protoErr = fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, err)
-			}
-			ch.mu.Unlock()
-			_ = ch.signal(sigKill)
+			ch.dropForProtocol(fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, err))
 		}}
 		ch.conn.Handle(serviceQueue, b.serve)
 		context.AfterFunc(ch.conn.Ctx, b.release)
