@@ -1043,13 +1043,18 @@ func (m *mapState[A, R]) runBatch(lo, hi int) (failed bool) {
 //
 // On a pool of [NewPool], the workers pull the items from a shared cursor
 // (guided self-scheduling): each worker takes a batch of ChunkSize items
-// (default 1), doubles it while its batches run fast (under about 50 µs),
-// and never takes more than a share of what is left, so that the workers
-// end together. A slow item therefore holds back only the items its worker
-// took with it, and only when the items before it ran that fast: an item
-// that fails at once is not kept waiting behind a slow one at the start,
-// and the others go on while a slow item runs. On a process pool, Map
-// sends static chunks instead, each as one message.
+// (default 1), doubles it while its batches run in under about 50 µs,
+// halves it when they take over about 100 µs, and never takes more than a
+// share of what is left, so that the workers end together. Only the rest
+// of its own batch waits behind a slow item; the other workers go on.
+// Items that take longer than about 50 µs each are therefore taken one at
+// a time (with the default ChunkSize), and an item that fails is seen as
+// soon as it has run, whatever runs beside it. A batch of many items is
+// taken only after such items ran fast: a slow item among them may keep
+// the rest of its batch, a failure there included, waiting, which is the
+// price of claiming tiny items a batch at a time rather than one by one.
+// On a process pool, Map sends static chunks instead, each as one
+// message.
 //
 // Map blocks until every item has been processed or the call has failed.
 // The first error in time wins: the tasks still running see their context
