@@ -30,10 +30,12 @@ func hangGuard(t *testing.T) context.Context {
 func TestMapFastFailureNotBehindSlowItem(t *testing.T) {
 	boom := errors.New("boom")
 	release := make(chan struct{}) // closed only once Map has returned
+	slowStarted := make(chan struct{})
 	var slowCause atomic.Value
 	task := func(ctx context.Context, x int) (int, error) {
 		switch x {
 		case 0:
+			close(slowStarted)
 			select {
 			case <-release:
 				return 0, nil
@@ -42,6 +44,9 @@ func TestMapFastFailureNotBehindSlowItem(t *testing.T) {
 				return 0, ctx.Err()
 			}
 		case 1:
+			// Fail at once, but only once the slow item runs, so that the
+			// failure is known to happen while it is blocked.
+			<-slowStarted
 			return 0, boom
 		}
 		return x, nil

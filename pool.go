@@ -1098,15 +1098,16 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 // finished the work finds nothing left and returns at once.
 func mapLocal[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, minBatch int) ([]R, error) {
 	m := newMapState(ctx, f, items)
+	m.minBatch, m.spread = minBatch, 2*p.workers
+	// Before anything can stop the Map: stop settles what is unclaimed.
+	m.left.Store(int64(len(items)))
+	m.cursor.Store(0)
 	defer m.cancel(nil)
 	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
 	if ctx.Done() != nil {
 		// Stop at once when ctx is done, also while no puller runs.
 		defer context.AfterFunc(ctx, func() { m.stop(context.Cause(ctx)) })()
 	}
-	m.minBatch, m.spread = minBatch, 2*p.workers
-	m.left.Store(int64(len(items)))
-	m.cursor.Store(0)
 	u := mapPuller[A, R]{m}
 	for i := range min(p.workers, (len(items)+minBatch-1)/minBatch) {
 		if m.stopped.Load() {
