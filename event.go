@@ -31,10 +31,10 @@ func NewEvent() *Event { return &Event{} }
 
 // The operations of an Event's protocol.
 const (
-	sopSet   byte = iota + 1
+	sopSet byte = iota + 1
 	sopClear
-	sopIsSet      // reply header: [1] if set
-	sopWait       // blocking
+	sopIsSet // reply header: [1] if set
+	sopWait  // blocking
 )
 
 // Set sets the flag and wakes every waiter, in every process. A call to

@@ -98,7 +98,10 @@ func (p *sharedPeer) pid() int {
 var pidSelf = os.Getpid()
 
 // alive reports whether the peer can still be granted anything.
-func (p *sharedPeer) alive() bool { return p == nil || !p.dead.Load() }
+// The connection's context ends first, then dead is set, then gone runs.
+func (p *sharedPeer) alive() bool {
+	return p == nil || (!p.dead.Load() && p.ch.conn.ctx.Err() == nil)
+}
 
 func init() {
 	parentHooks = append(parentHooks, func(ch *child) {
