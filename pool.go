@@ -441,6 +441,7 @@ type mapState[A, R any] struct {
 	err     error
 	left    atomic.Int64 // chunks not yet ended
 	done    chan struct{}
+	unwatch func() bool // stops the watch on the pool's context
 }
 
 // mapChunk is the job of items[lo:hi] of a Map call.
@@ -513,6 +514,16 @@ func (c *mapChunk[A, R]) fail(_ *Pool, err error) {
 // Map costs a few allocations per call besides the result slice and
 // nothing per item.
 func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts ...MapOption) ([]R, error) {
+	m, err := startMap(ctx, p, f, items, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return m.wait()
+}
+
+// startMap submits the chunks of a Map call and returns its state, which
+// wait waits for.
+func startMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts ...MapOption) (*mapState[A, R], error) {
 	var c mapConfig
 	for _, o := range opts {
 		o.applyMap(&c)
@@ -521,7 +532,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 		return nil, ErrClosed
 	}
 	if len(items) == 0 {
-		return []R{}, nil
+		return &mapState[A, R]{results: []R{}}, nil
 	}
 	size := c.chunkSize
 	if size == 0 {
@@ -535,14 +546,14 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	return runMap(ctx, p, f, items, size, n, func(m *mapState[A, R], i, lo, hi int) unit {
 		chunks[i] = mapChunk[A, R]{m: m, lo: lo, hi: hi}
 		return &chunks[i]
-	})
+	}), nil
 }
 
-// runMap runs the n chunks of size items of one Map call on either
-// back-end, chunk(m, i, lo, hi) making the unit of chunk i, and waits for
+// runMap submits the n chunks of size items of one Map call on either
+// back-end, chunk(m, i, lo, hi) making the unit of chunk i; wait waits for
 // all of them: the first error stops the rest, and Terminate stops them
 // with its cause.
-func runMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int, chunk func(m *mapState[A, R], i, lo, hi int) unit) ([]R, error) {
+func runMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int, chunk func(m *mapState[A, R], i, lo, hi int) unit) *mapState[A, R] {
 	m := &mapState[A, R]{
 		f:       f,
 		items:   items,
@@ -550,8 +561,7 @@ func runMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, siz
 		done:    make(chan struct{}),
 	}
 	m.ctx, m.cancel = context.WithCancelCause(ctx)
-	defer m.cancel(nil)
-	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
+	m.unwatch = context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })
 	m.left.Store(int64(n))
 	for i := range n {
 		u := chunk(m, i, i*size, min((i+1)*size, len(items)))
@@ -563,7 +573,17 @@ func runMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, siz
 			u.fail(p, err)
 		}
 	}
+	return m
+}
+
+// wait waits for the chunks of a Map call and returns its outcome.
+func (m *mapState[A, R]) wait() ([]R, error) {
+	if m.done == nil {
+		return m.results, nil // no items
+	}
 	<-m.done
+	m.unwatch()
+	m.cancel(nil)
 	if m.err != nil {
 		return nil, m.err
 	}

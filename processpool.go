@@ -174,7 +174,7 @@ type remoteMap[A, R any] struct {
 }
 
 // mapRemote is Map on a process pool, with n chunks of size items.
-func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int) ([]R, error) {
+func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int) (*mapState[A, R], error) {
 	e, err := registered(f)
 	if err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, 
 	return runMap(ctx, p, f, items, size, n, func(m *mapState[A, R], i, lo, hi int) unit {
 		chunks[i] = remoteChunk[A, R]{m: m, lo: lo, hi: hi, r: r}
 		return &chunks[i]
-	})
+	}), nil
 }
 
 func (c *remoteChunk[A, R]) run(p *Pool) bool {

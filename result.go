@@ -38,6 +38,10 @@ type AsyncResult[R any] struct {
 	mu       sync.Mutex
 	done     chan struct{} // created by the first Done before resolution
 	callback func(R, error)
+
+	// canceller, if set, cancels the task if it has not started (see
+	// Cancel in ascompleted.go).
+	canceller interface{ cancel() bool }
 }
 
 func (r *AsyncResult[R]) init(p *Pool) {
@@ -169,11 +173,40 @@ type applyJob[A, R any] struct {
 	// unencodable one fails in the caller.
 	name string
 	raw  []byte
+	// state is jobQueued until a worker starts the job or it fails
+	// (jobStarted), or until Cancel (jobCancelled).
+	state atomic.Int32
+}
+
+// The states of an applyJob.
+const (
+	jobQueued int32 = iota
+	jobStarted
+	jobCancelled
+)
+
+// start moves the job out of the queue, unless Cancel came first.
+func (j *applyJob[A, R]) start() bool { return j.state.CompareAndSwap(jobQueued, jobStarted) }
+
+// cancel resolves a job that has not started with context.Canceled, and
+// reports whether it did. The error counts as collected: the caller who
+// cancelled knows.
+func (j *applyJob[A, R]) cancel() bool {
+	if !j.state.CompareAndSwap(jobQueued, jobCancelled) {
+		return false
+	}
+	var zero R
+	j.res.taken.Store(true)
+	j.res.resolve(zero, context.Canceled)
+	return true
 }
 
 func (j *applyJob[A, R]) useSlot(s *taskSlot) { j.slot = s }
 
 func (j *applyJob[A, R]) run(p *Pool) bool {
+	if !j.start() {
+		return true // cancelled
+	}
 	ctx := p.ctx
 	if j.ctx != nil {
 		ctx = j.slot.context(p, j.ctx)
@@ -192,6 +225,9 @@ func (j *applyJob[A, R]) run(p *Pool) bool {
 }
 
 func (j *applyJob[A, R]) fail(_ *Pool, err error) {
+	if !j.start() && j.state.Load() == jobCancelled {
+		return
+	}
 	var zero R
 	j.finish(zero, err)
 }
@@ -217,6 +253,9 @@ func (j *applyJob[A, R]) encode() error {
 }
 
 func (j *applyJob[A, R]) Request() (backend.Request, error) {
+	if !j.start() && j.state.Load() == jobCancelled {
+		return backend.Request{}, context.Canceled
+	}
 	return backend.Request{Func: j.name, Arg: j.raw}, nil
 }
 
@@ -228,6 +267,10 @@ func (j *applyJob[A, R]) Complete(r backend.Reply, err error) bool {
 }
 
 func (j *applyJob[A, R]) requestOn(*conn, []byte) (message, error) {
+	// A worker whose child died sends the job again: only Cancel stops it.
+	if !j.start() && j.state.Load() == jobCancelled {
+		return message{}, context.Canceled
+	}
 	return message{header: []byte(j.name), raw: j.raw}, nil
 }
 
@@ -268,6 +311,7 @@ func (j *applyJob[A, R]) decode(c *conn, raw []byte, err error) bool {
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
 	j := &applyJob[A, R]{f: f, arg: arg}
 	j.res.init(p)
+	j.res.canceller = j
 	if ctx.Done() != nil {
 		j.ctx = ctx
 	}

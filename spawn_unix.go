@@ -119,6 +119,7 @@ func spawn(o spawnOptions) (*child, error) {
 		return nil, fmt.Errorf("mp: starting child process: %w", err)
 	}
 	ch.pid = cmd.Process.Pid
+	addChild(ch)
 	go ch.reap()
 	// The connection is set up while the child starts, which takes far
 	// longer.
@@ -237,6 +238,7 @@ func (ch *child) reap() {
 	_ = ch.cmd.Wait() // the exit status is in ProcessState
 	ch.exitCode = exitCode(ch.cmd.ProcessState)
 	releaseSpawner()
+	removeChild(ch)
 	close(ch.done)
 	if ch.onReaped != nil {
 		ch.onReaped()
