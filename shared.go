@@ -329,9 +329,3 @@ func remoteFor(id uint64) *remoteObj {
 func errForwarded(what string) error {
 	return fmt.Errorf("mp: a %s received from a parent process cannot be passed on to another process; create it in the process that starts the children", what)
 }
-
-// errNotChild is the error of a request that names a process the object
-// does not know as a holder: a misbehaving child's.
-func errNotHolder(what string, p *sharedPeer) error {
-	return fmt.Errorf("mp: process %d does not hold the %s", p.pid(), what)
-}
