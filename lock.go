@@ -41,12 +41,61 @@ type Lock struct {
 type lockState struct {
 	id atomic.Uint64
 
+	// fast is lockFree or lockLocal while nothing else is going on, so
+	// that this process locks and unlocks with one compare-and-swap, as a
+	// sync.Mutex does; otherwise it is lockManaged, and the fields under
+	// mu say who holds the lock.
+	fast atomic.Int32
+
 	mu      sync.Mutex
 	held    bool
 	holder  *sharedPeer // nil: this process
 	waiters []*lockWaiter
 	// lost is the report for the next acquirer: a holder died.
 	lost error
+}
+
+// The states of lockState.fast.
+const (
+	lockFree    int32 = iota // unlocked, nobody waiting, nothing to report
+	lockLocal                // held by this process, nobody waiting
+	lockManaged              // see held, holder, waiters and lost
+)
+
+// manage moves the lock to lockManaged, so that the fields say who holds
+// it. s.mu is held.
+func (s *lockState) manage() {
+	for {
+		switch s.fast.Load() {
+		case lockFree:
+			if s.fast.CompareAndSwap(lockFree, lockManaged) {
+				s.held, s.holder = false, nil
+				return
+			}
+		case lockLocal:
+			if s.fast.CompareAndSwap(lockLocal, lockManaged) {
+				s.held, s.holder = true, nil
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// settle moves the lock back to a fast state when nobody waits, nothing
+// is to be reported, and the holder, if any, is this process. s.mu is
+// held.
+func (s *lockState) settle() {
+	if len(s.waiters) > 0 || s.lost != nil {
+		return
+	}
+	switch {
+	case !s.held:
+		s.fast.Store(lockFree)
+	case s.holder == nil:
+		s.fast.Store(lockLocal)
+	}
 }
 
 // lockWaiter is a Lock call waiting in the owner; ready is closed when the
@@ -65,8 +114,9 @@ func NewLock() *Lock { return &Lock{} }
 // returns nil, or an error wrapping [ErrLost] when the previous holder was
 // a process that died holding the lock: the lock is held in both cases,
 // and the caller must Unlock it. When ctx is done first, Lock returns
-// context.Cause(ctx) and leaves the lock unchanged; a lock handed over as
-// ctx ends may still be acquired, and then Lock succeeds.
+// context.Cause(ctx) and leaves the lock unchanged; a lock that is free,
+// or handed over as ctx ends, may still be acquired, and then Lock
+// succeeds.
 //
 // A call to Unlock "synchronizes before" the return of the Lock call that
 // acquires the lock next, in any process.
@@ -77,6 +127,9 @@ func (l *Lock) Lock(ctx context.Context) error {
 			l.r.held.Store(1)
 		}
 		return err
+	}
+	if l.fast.CompareAndSwap(lockFree, lockLocal) {
+		return nil
 	}
 	return l.lockAs(ctx, nil)
 }
@@ -93,7 +146,7 @@ func (l *Lock) TryLock() bool {
 		l.r.held.Store(1)
 		return true
 	}
-	return l.tryLockAs(nil)
+	return l.fast.CompareAndSwap(lockFree, lockLocal) || l.tryLockAs(nil)
 }
 
 // Unlock releases the lock, handing it to the longest waiter if there is
@@ -107,6 +160,9 @@ func (l *Lock) Unlock() {
 			panic("mp: Unlock of unlocked Lock")
 		}
 		l.r.notify(sopUnlock)
+		return
+	}
+	if l.fast.CompareAndSwap(lockLocal, lockFree) {
 		return
 	}
 	if err := l.unlockAs(nil); err != nil {
@@ -142,6 +198,12 @@ func (l *Lock) heldBy(p *sharedPeer) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	switch l.fast.Load() {
+	case lockFree:
+		return false
+	case lockLocal:
+		return p == nil
+	}
 	return l.held && l.holder == p
 }
 
@@ -161,14 +223,17 @@ func (s *lockState) lockAs(ctx context.Context, p *sharedPeer) error {
 		}
 	}
 	s.mu.Lock()
+	s.manage()
 	if !s.held {
 		if !p.alive() {
+			s.settle()
 			s.mu.Unlock()
 			return errPeerGone
 		}
 		s.held, s.holder = true, p
 		err := s.lost
 		s.lost = nil
+		s.settle()
 		s.mu.Unlock()
 		return err
 	}
@@ -191,12 +256,15 @@ func (s *lockState) lockAs(ctx context.Context, p *sharedPeer) error {
 	if i := slices.Index(s.waiters, w); i >= 0 {
 		s.waiters = slices.Delete(s.waiters, i, i+1)
 	}
+	s.settle()
 	return context.Cause(ctx)
 }
 
 func (s *lockState) tryLockAs(p *sharedPeer) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.manage()
+	defer s.settle()
 	if s.held || !p.alive() {
 		return false
 	}
@@ -207,6 +275,8 @@ func (s *lockState) tryLockAs(p *sharedPeer) bool {
 func (s *lockState) unlockAs(p *sharedPeer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.manage()
+	defer s.settle()
 	if !s.held {
 		return errors.New("mp: Unlock of unlocked Lock")
 	}
@@ -259,6 +329,8 @@ func (s *lockState) serve(r *sreq) {
 func (s *lockState) gone(p *sharedPeer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.manage()
+	defer s.settle()
 	if s.held && s.holder == p {
 		s.lost = fmt.Errorf("%w: process %d died holding the Lock; what it guards may be inconsistent", ErrLost, p.pid())
 		s.handoff()

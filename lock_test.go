@@ -56,7 +56,9 @@ func TestLockCancel(t *testing.T) {
 
 	done, cancel := context.WithCancel(t.Context())
 	cancel()
-	assert.ErrorIs(t, l.Lock(done), context.Canceled, "Lock with a done ctx")
+	require.NoError(t, l.Lock(t.Context()))
+	assert.ErrorIs(t, l.Lock(done), context.Canceled, "Lock of a held lock with a done ctx")
+	l.Unlock()
 	assert.True(t, l.TryLock())
 }
 
