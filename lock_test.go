@@ -5,6 +5,7 @@ package mp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -250,4 +251,70 @@ func TestLockBadRequest(t *testing.T) {
 	l.Unlock()
 	assert.False(t, errors.Is(l.Lock(ctx), mp.ErrLost))
 	l.Unlock()
+}
+
+type misuse struct {
+	L *mp.Lock
+	S *mp.Semaphore
+	// What: "unlock", "release", "forward"
+	What string
+}
+
+// misuseInChild does in a child what a program must not: the first two
+// panic there, the third fails.
+var misuseInChild = mp.Register(func(ctx context.Context, a misuse) (string, error) {
+	switch a.What {
+	case "unlock":
+		a.L.Unlock()
+	case "release":
+		if err := a.S.Acquire(ctx, 1); err != nil {
+			return "", err
+		}
+		a.S.Release(2)
+	case "forward":
+		p := mp.NewProcess(holdNothing, a)
+		return fmt.Sprint(p.Start()), nil
+	}
+	return "no panic", nil
+})
+
+var holdNothing = mp.Register(func(context.Context, misuse) (struct{}, error) { return struct{}{}, nil })
+
+// TestSharedMisuseInChild checks that Unlock of a lock the child does not
+// hold and Release of more units than it holds panic in the child, as
+// they do in the owner, and that the owner's state is unaffected; and
+// that a lock received from the parent cannot be passed on.
+func TestSharedMisuseInChild(t *testing.T) {
+	ctx := t.Context()
+	a := misuse{L: mp.NewLock(), S: mp.NewSemaphore(2)}
+	require.NoError(t, a.L.Lock(ctx))
+	for what, want := range map[string]string{
+		"unlock":  "mp: Unlock of unlocked Lock",
+		"release": "mp: Semaphore released more than held",
+	} {
+		a.What = what
+		p := mp.NewProcess(misuseInChild, a)
+		require.NoError(t, p.Start())
+		err := p.Join(ctx)
+		var pe *mp.PanicError
+		require.ErrorAs(t, err, &pe, what)
+		assert.Equal(t, want, pe.Value)
+	}
+	assert.False(t, a.L.TryLock(), "the owner still holds the lock")
+	a.L.Unlock()
+	require.True(t, a.S.TryAcquire(2), "the dead child's unit came back")
+	a.S.Release(2)
+
+	a.What = "forward"
+	p := mp.NewProcess(misuseInChild, a)
+	require.NoError(t, p.Start())
+	require.NoError(t, p.Join(ctx))
+	got, _ := p.Result()
+	assert.Contains(t, got, "received from a parent process cannot be passed on to another process")
+
+	// A handle means nothing outside a child.
+	b, err := a.L.GobEncode()
+	require.NoError(t, err)
+	var l mp.Lock
+	assert.ErrorContains(t, l.GobDecode(b), "can be decoded only in a child process that mp started")
 }

@@ -67,7 +67,8 @@ func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
 }
 
 // TryAcquire acquires n units without blocking and reports whether it
-// did. It does not report units lost with a dead process. In a child,
+// did. It does not report units lost with a dead process: the report is
+// dropped. In a child,
 // TryAcquire is a round trip to the owner.
 func (s *Semaphore) TryAcquire(n int64) bool {
 	if s.r != nil {
@@ -126,8 +127,8 @@ func (s *Semaphore) tryAcquireAs(p *sharedPeer, n int64) bool {
 	return s.record(p, n, false) == nil
 }
 
-// record counts n units just acquired for p, and returns the report of
-// lost units if tell is set. A p whose connection ended gets nothing: the
+// record counts n units just acquired for p, and takes the report of
+// lost units: it returns it if tell is set, and drops it otherwise. A p whose connection ended gets nothing: the
 // units go back.
 func (s *Semaphore) record(p *sharedPeer, n int64, tell bool) error {
 	s.mu.Lock()
@@ -137,11 +138,12 @@ func (s *Semaphore) record(p *sharedPeer, n int64, tell bool) error {
 		return errPeerGone
 	}
 	s.held[p] += n
-	var err error
-	if tell {
-		err, s.lost = s.lost, nil
-	}
+	err := s.lost
+	s.lost = nil
 	s.mu.Unlock()
+	if !tell {
+		return nil
+	}
 	return err
 }
 
