@@ -222,3 +222,32 @@ func TestValueWrongType(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "a handle of a Value[int32] cannot be decoded as a Value[int64]")
 }
+
+// fillViaGrandchild passes the memory it received on to a child of its
+// own, which fills part 0.
+var fillViaGrandchild = mp.Register(func(ctx context.Context, a fillArgs) (int, error) {
+	p := mp.NewProcess(fillPart, a)
+	if err := p.Start(); err != nil {
+		return 0, err
+	}
+	if err := p.Join(ctx); err != nil {
+		return 0, err
+	}
+	return p.Result()
+})
+
+// TestSharedMemoryGrandchild checks that a child may pass shared memory on:
+// the handle names the creator's memory.
+func TestSharedMemoryGrandchild(t *testing.T) {
+	m, err := mp.NewSharedMemory(9)
+	require.NoError(t, err)
+	defer m.Close()
+	m.Bytes()[8] = 42
+	p := mp.NewProcess(fillViaGrandchild, fillArgs{M: m, Part: 0, Size: 8})
+	require.NoError(t, p.Start())
+	require.NoError(t, p.Join(t.Context()))
+	got, err := p.Result()
+	require.NoError(t, err)
+	assert.Equal(t, 42, got)
+	assert.Equal(t, []byte{1, 1, 1, 1, 1, 1, 1, 1, 42}, m.Bytes())
+}
