@@ -332,7 +332,7 @@ func (s *lockState) gone(p *sharedPeer) {
 	s.manage()
 	defer s.settle()
 	if s.held && s.holder == p {
-		s.lost = fmt.Errorf("%w: process %d died holding the Lock; what it guards may be inconsistent", ErrLost, p.pid())
+		s.lost = &wrappedError{msg: fmt.Sprintf("mp: process %d died holding the Lock; what it guards may be inconsistent", p.pid()), err: ErrLost}
 		s.handoff()
 	}
 }

@@ -318,3 +318,35 @@ func TestSharedMisuseInChild(t *testing.T) {
 	var l mp.Lock
 	assert.ErrorContains(t, l.GobDecode(b), "can be decoded only in a child process that mp started")
 }
+
+// TestLockLostInChild checks that the ErrLost report reaches a child that
+// acquires the lock after another child died holding it.
+func TestLockLostInChild(t *testing.T) {
+	ctx := t.Context()
+	l := mp.NewLock()
+	locked := mp.NewQueue[int](0)
+	p := mp.NewProcess(lockAndWait, lockAndStay{L: l, Locked: locked})
+	require.NoError(t, p.Start())
+	pid, err := locked.Get(ctx)
+	require.NoError(t, err)
+	q := mp.NewProcess(lockReport, l)
+	require.NoError(t, q.Start())
+	require.NoError(t, p.Kill())
+	require.NoError(t, q.Join(ctx))
+	got, err := q.Result()
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("true mp: process %d died holding the Lock; what it guards may be inconsistent", pid), got)
+	assert.True(t, l.TryLock(), "the child unlocked")
+}
+
+// lockReport locks, says whether the error is ErrLost and what it says,
+// and unlocks.
+var lockReport = mp.Register(func(ctx context.Context, l *mp.Lock) (string, error) {
+	err := l.Lock(ctx)
+	if err == nil {
+		l.Unlock()
+		return "no report", nil
+	}
+	l.Unlock()
+	return fmt.Sprint(errors.Is(err, mp.ErrLost), " ", err), nil
+})

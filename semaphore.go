@@ -197,7 +197,7 @@ func (s *Semaphore) gone(p *sharedPeer) {
 	n := s.held[p]
 	delete(s.held, p)
 	if n > 0 {
-		s.lost = fmt.Errorf("%w: process %d died holding %d Semaphore units", ErrLost, p.pid(), n)
+		s.lost = &wrappedError{msg: fmt.Sprintf("mp: process %d died holding %d Semaphore units", p.pid(), n), err: ErrLost}
 	}
 	s.mu.Unlock()
 	if n > 0 {
