@@ -350,3 +350,58 @@ var lockReport = mp.Register(func(ctx context.Context, l *mp.Lock) (string, erro
 	l.Unlock()
 	return fmt.Sprint(errors.Is(err, mp.ErrLost), " ", err), nil
 })
+
+type lockRace struct {
+	L *mp.Lock
+	S *mp.Semaphore
+	N int
+}
+
+// lockRaces locks L and acquires S with deadlines so short that many end
+// while the grant is in flight, and unlocks what it got. It returns how
+// many it got.
+var lockRaces = mp.Register(func(ctx context.Context, a lockRace) (int, error) {
+	got := 0
+	for i := range a.N {
+		c, cancel := context.WithTimeout(ctx, time.Duration(i%50)*time.Microsecond)
+		if a.L.Lock(c) == nil {
+			got++
+			a.L.Unlock()
+		}
+		if a.S.Acquire(c, 1) == nil {
+			got++
+			a.S.Release(1)
+		}
+		cancel()
+	}
+	return got, nil
+})
+
+// TestLockCancelRace has children cancel Locks and Acquires while the
+// owner and each other hand the lock and units around: whatever the
+// timing, nothing stays held or waiting.
+func TestLockCancelRace(t *testing.T) {
+	ctx := t.Context()
+	pool := mp.NewProcessPool(2)
+	defer func() { pool.Close(); assert.NoError(t, pool.Join(ctx)) }()
+	a := lockRace{L: mp.NewLock(), S: mp.NewSemaphore(1), N: 300}
+	rs := []*mp.AsyncResult[int]{mp.ApplyAsync(ctx, pool, lockRaces, a), mp.ApplyAsync(ctx, pool, lockRaces, a)}
+	got, err := lockRaces(ctx, a)
+	require.NoError(t, err)
+	for _, r := range rs {
+		n, err := r.Get(ctx)
+		require.NoError(t, err)
+		got += n
+	}
+	assert.Positive(t, got)
+	assert.True(t, a.L.TryLock(), "the lock stayed held")
+	assert.True(t, a.S.TryAcquire(1), "the unit stayed held")
+	// The workers live on: their Lock works, so no grant went astray.
+	n, err := mp.Apply(ctx, pool, lockBriefly, lockTimeout{L: a.L, Timeout: 10 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Equal(t, context.DeadlineExceeded.Error(), n)
+	a.L.Unlock()
+	n, err = mp.Apply(ctx, pool, lockBriefly, lockTimeout{L: a.L, Timeout: time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, "locked", n)
+}
