@@ -234,3 +234,23 @@ func TestActiveChildren(t *testing.T) {
 		assert.False(t, strings.HasPrefix(c.Name, "PoolWorker-"), "a joined pool's worker is listed")
 	}
 }
+
+// TestAsCompletedProcessPool yields the results of a process pool, each
+// once.
+func TestAsCompletedProcessPool(t *testing.T) {
+	ctx := t.Context()
+	p := mp.NewProcessPool(2)
+	defer func() { p.Close(); assert.NoError(t, p.Join(ctx)) }()
+	var rs []*mp.AsyncResult[int]
+	for i := range 10 {
+		rs = append(rs, mp.ApplyAsync(ctx, p, double, i))
+	}
+	var got []int
+	for r := range mp.AsCompleted(ctx, rs...) {
+		v, err := r.Get(ctx)
+		require.NoError(t, err)
+		got = append(got, v)
+	}
+	slices.Sort(got)
+	assert.Equal(t, []int{0, 2, 4, 6, 8, 10, 12, 14, 16, 18}, got)
+}
