@@ -61,6 +61,7 @@ const (
 	sopBarrierWait byte = iota + 1 // blocking; reply header: uvarint index
 	sopAbort
 	sopReset
+	sopBarrierInfo // reply header: uvarint parties, uvarint waiting, [broken]
 )
 
 // Wait blocks until all parties have called Wait, the barrier breaks, or
@@ -119,6 +120,43 @@ func (b *Barrier) Reset() {
 		close(b.gen.ch)
 	}
 	b.gen, b.count, b.broken = newBarrierGen(), 0, nil
+}
+
+// Parties returns the number of parties the barrier waits for: Python's
+// Barrier.parties.
+func (b *Barrier) Parties() int {
+	p, _, _ := b.info()
+	return p
+}
+
+// Waiting returns the number of parties waiting at the barrier now:
+// Python's Barrier.n_waiting.
+func (b *Barrier) Waiting() int {
+	_, w, _ := b.info()
+	return w
+}
+
+// Broken reports whether the barrier is broken: Python's Barrier.broken.
+func (b *Barrier) Broken() bool {
+	_, _, broken := b.info()
+	return broken
+}
+
+// info returns the parties, the parties waiting, and whether the barrier
+// is broken; in a child, in one round trip.
+func (b *Barrier) info() (parties, waiting int, broken bool) {
+	if b.r != nil {
+		m, err := b.r.call(sopBarrierInfo, nil)
+		if err != nil {
+			return 0, 0, false
+		}
+		h := hdrReader{b: m.header}
+		parties, waiting = h.int(), h.int()
+		return parties, waiting, h.byte() == 1
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.parties, b.count, b.broken != nil
 }
 
 // breakLocked breaks the barrier with err, releasing the parties waiting.
@@ -200,6 +238,11 @@ func (b *Barrier) serve(r *sreq) {
 	case sopReset:
 		b.Reset()
 		r.reply(message{}, nil)
+	case sopBarrierInfo:
+		p, w, broken := b.info()
+		h := binary.AppendUvarint(nil, uint64(p))
+		h = binary.AppendUvarint(h, uint64(w))
+		r.reply(message{header: append(h, byte(boolField(broken)))}, nil)
 	default:
 		r.bad(fmt.Sprintf("unknown Barrier operation %d", r.op))
 	}

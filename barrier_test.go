@@ -50,7 +50,7 @@ func TestBarrierInProcess(t *testing.T) {
 	// Abort breaks it for the waiting and the later; Reset mends it.
 	errc := make(chan error)
 	go func() { _, err := b.Wait(ctx); errc <- err }()
-	for mp.BarrierWaiting(b) != 1 {
+	for b.Waiting() != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	b.Abort()
@@ -66,19 +66,19 @@ func TestBarrierInProcess(t *testing.T) {
 
 	// A party whose ctx ends breaks the barrier for the others.
 	go func() { _, err := b.Wait(ctx); errc <- err }()
-	for mp.BarrierWaiting(b) != 1 {
+	for b.Waiting() != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	go func() { _, err := b.Wait(cctx); errc <- err }()
-	for mp.BarrierWaiting(b) != 2 {
+	for b.Waiting() != 2 {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
 	errs := []error{<-errc, <-errc}
 	assert.True(t, slices.ContainsFunc(errs, func(e error) bool { return e == context.Canceled }), "%v", errs)
 	assert.True(t, slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, mp.ErrBrokenBarrier) }), "%v", errs)
-	assert.Equal(t, 0, mp.BarrierWaiting(b), "a waiter left behind")
+	assert.Equal(t, 0, b.Waiting(), "a waiter left behind")
 	assert.PanicsWithValue(t, "mp: Barrier needs at least one party", func() { mp.NewBarrier(0) })
 }
 
@@ -172,7 +172,7 @@ func TestBarrierPartyDies(t *testing.T) {
 	require.NoError(t, p.Start())
 	errc := make(chan error)
 	go func() { _, err := b.Wait(ctx); errc <- err }()
-	for mp.BarrierWaiting(b) != 2 {
+	for b.Waiting() != 2 {
 		time.Sleep(time.Millisecond)
 	}
 	require.NoError(t, p.Kill())
@@ -195,7 +195,7 @@ func TestBarrierCancelInChild(t *testing.T) {
 	require.NoError(t, p.Join(ctx))
 	got, _ := p.Result()
 	assert.Equal(t, context.DeadlineExceeded.Error(), got)
-	assert.Equal(t, 0, mp.BarrierWaiting(b))
+	assert.Equal(t, 0, b.Waiting())
 	_, err := b.Wait(ctx)
 	assert.ErrorIs(t, err, mp.ErrBrokenBarrier)
 
@@ -214,4 +214,31 @@ func TestBarrierCancelInChild(t *testing.T) {
 	require.NoError(t, p.Join(ctx))
 	got, _ = p.Result()
 	assert.Equal(t, "<nil>", got)
+}
+
+type barrierInfo struct{ B *mp.Barrier }
+
+var barrierInfoTask = mp.Register(func(_ context.Context, a barrierInfo) (string, error) {
+	return fmt.Sprint(a.B.Parties(), a.B.Waiting(), a.B.Broken()), nil
+})
+
+// TestBarrierInfo checks Parties, Waiting and Broken, in the owner and in
+// a child.
+func TestBarrierInfo(t *testing.T) {
+	ctx := t.Context()
+	b := mp.NewBarrier(3)
+	go func() { _, _ = b.Wait(ctx) }()
+	for b.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	assert.Equal(t, 3, b.Parties())
+	assert.False(t, b.Broken())
+	p := mp.NewProcess(barrierInfoTask, barrierInfo{B: b})
+	require.NoError(t, p.Start())
+	require.NoError(t, p.Join(ctx))
+	got, _ := p.Result()
+	assert.Equal(t, "3 1 false", got)
+	b.Abort()
+	assert.True(t, b.Broken())
+	assert.Equal(t, 0, b.Waiting())
 }

@@ -35,13 +35,6 @@ func SharedObjects() int {
 	return len(stable.byID)
 }
 
-// BarrierWaiting returns the number of parties waiting at b.
-func BarrierWaiting(b *Barrier) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.count
-}
-
 // CondWaiters returns the number of callers waiting on c.
 func CondWaiters(c *Cond) int {
 	c.mu.Lock()
