@@ -98,11 +98,17 @@ func (v *Value[T]) Store(x T) {
 // Add adds delta to the value and returns the new value. Floats are added
 // with a compare-and-swap loop.
 func (v *Value[T]) Add(delta T) T {
+	// The common case stays small enough to be inlined.
+	if v.kind == kind64 {
+		return fromBits[T](atomic.AddUint64((*uint64)(v.p), bitsOf[T, uint64](delta)))
+	}
+	return v.addOther(delta)
+}
+
+func (v *Value[T]) addOther(delta T) T {
 	switch v.kind {
 	case kind32:
 		return fromBits[T](atomic.AddUint32((*uint32)(v.p), bitsOf[T, uint32](delta)))
-	case kind64:
-		return fromBits[T](atomic.AddUint64((*uint64)(v.p), bitsOf[T, uint64](delta)))
 	case kindF32:
 		p := (*uint32)(v.p)
 		for {
@@ -112,14 +118,13 @@ func (v *Value[T]) Add(delta T) T {
 				return fromBits[T](n)
 			}
 		}
-	default:
-		p := (*uint64)(v.p)
-		for {
-			old := atomic.LoadUint64(p)
-			n := math.Float64bits(math.Float64frombits(old) + float64(delta))
-			if atomic.CompareAndSwapUint64(p, old, n) {
-				return fromBits[T](n)
-			}
+	}
+	p := (*uint64)(v.p)
+	for {
+		old := atomic.LoadUint64(p)
+		n := math.Float64bits(math.Float64frombits(old) + float64(delta))
+		if atomic.CompareAndSwapUint64(p, old, n) {
+			return fromBits[T](n)
 		}
 	}
 }
