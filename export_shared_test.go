@@ -28,13 +28,6 @@ var SharedRequest = Register(func(ctx context.Context, a SharedRequestArgs) (str
 	return err.Error(), nil
 })
 
-// SharedObjects returns the number of objects this process has shared.
-func SharedObjects() int {
-	stable.mu.Lock()
-	defer stable.mu.Unlock()
-	return len(stable.byID)
-}
-
 // CondWaiters returns the number of callers waiting on c.
 func CondWaiters(c *Cond) int {
 	c.mu.Lock()
