@@ -21,7 +21,7 @@ import (
 // been handed to a child, a value that cannot be encoded (or, in a child,
 // one whose encoding fails) is refused with an error in the caller,
 // never dropped. In a child, Load, LoadAndDelete, Delete, Range, Len and
-// Clear panic with an "mp: ..." wire.Message if a key cannot be encoded or a
+// Clear panic with an "mp: ..." message if a key cannot be encoded or a
 // value the owner sends cannot be decoded: types that gob encodes never
 // do. In a child, Range calls f on a copy of the entries taken in one
 // request, which must fit in a connection's frame limit.

@@ -32,7 +32,7 @@ var lockLoop = mp.Register(func(ctx context.Context, a lockLoopArgs) (time.Durat
 
 // BenchmarkLock measures an uncontended Lock and Unlock: "mutex" is
 // sync.Mutex, "lock" a Lock in its owner, and "child" a Lock in a child
-// process (one round trip to the owner for Lock, a one-way wire.Message for
+// process (one round trip to the owner for Lock, a one-way message for
 // Unlock), timed in the child.
 func BenchmarkLock(b *testing.B) {
 	b.Run("mutex", func(b *testing.B) {

@@ -85,9 +85,9 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 }
 
 // Release releases n units. Releasing more units than this process holds
-// is a programmer error and panics with an "mp: ..." wire.Message, as
+// is a programmer error and panics with an "mp: ..." message, as
 // semaphore.Weighted's Release does. In a child, Release is a one-way
-// wire.Message, handled by the owner before anything the child sends
+// message, handled by the owner before anything the child sends
 // afterwards.
 func (s *Semaphore) Release(n int64) {
 	if s.r != nil {
@@ -175,6 +175,11 @@ func (s *Semaphore) serve(r *sreq) {
 	n := int64(v)
 	switch r.op {
 	case sopAcquire:
+		// Free units are granted here, on the connection's reader.
+		if s.w.TryAcquire(n) {
+			r.reply(wire.Message{}, s.record(r.p, n, true))
+			return
+		}
 		r.block(func(ctx context.Context) (wire.Message, error) { return wire.Message{}, s.acquireAs(ctx, r.p, n) })
 	case sopTryAcquire:
 		ok := s.tryAcquireAs(r.p, n)

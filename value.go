@@ -23,7 +23,7 @@ type Number interface {
 // [Lock] to group several). Passed inside a task's argument to a
 // [Process] or a process pool, it is the same number in the child, mapped
 // there; an operation is a machine instruction on the shared memory, not a
-// wire.Message, and costs about as much as the [sync/atomic] operation it is
+// message, and costs about as much as the [sync/atomic] operation it is
 // (BenchmarkValueAdd). See [SharedMemory] for the platforms.
 //
 // A Value is safe for concurrent use by multiple goroutines and
