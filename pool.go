@@ -2,210 +2,16 @@ package mp
 
 import (
 	"context"
+
 	"errors"
-	"iter"
-	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mpgo/mp/backend"
 )
-
-// The seam between scheduling and execution.
-//
-// Everything a caller can observe about a Pool — the queue of units,
-// Close/Terminate/Join, Stats, uncollected errors and the resolution of
-// every result — lives in backend-independent code in this file. A unit is
-// one entry of the queue that knows how to run itself and how to fail
-// without running: a Go function, an ApplyAsync, a chunk of a Map, an item
-// of a MapSeq.
-//
-// How a unit executes is the business of a backend. The goroutine backend
-// runs each worker as a goroutine that calls unit.run in-process. A process
-// backend, added in its own file with its own constructor (NewProcessPool
-// returning the same *Pool), keeps one goroutine per child process that
-// takes units from the same queue with next, sends their encoded form (a
-// registered function's name and the gob-encoded argument, or one encoded
-// batch for a Map chunk) to the child, keeps several in flight
-// (pipelining), and resolves each from the encoded reply. Its units
-// implement unit plus the encoding and decoding it needs. When a child
-// dies, that goroutine fails the units it had in flight from outside with
-// unit.fail(p, &ExitError{...}), and replaces the child; Terminate calls
-// backend.terminate, which kills the children instead of waiting. The
-// generic functions then gain one branch that builds a remote unit instead
-// of a local one; nothing else in the public API changes.
-
-// backend executes the units of a Pool.
-type backend interface {
-	// work is the body of worker i, run by the Pool on its own goroutine.
-	// It takes units with p.next(i) until that reports false, executes
-	// them with p.exec(i, u), and returns. A remote worker instead takes
-	// them with p.take, sleeping on p.wake as p.await does, and counts
-	// them in shard i itself, started ones included: Stats derives the
-	// started units of a goroutine pool from the queue.
-	work(p *Pool, i int)
-	// terminate is called once by Terminate, after the pool's context has
-	// been cancelled with cause ErrTerminated and before the queue is
-	// drained. A backend whose running units cannot see that context (a
-	// child process) stops them here, failing them with ErrTerminated.
-	terminate()
-}
-
-// unit is one entry of a Pool's queue, which carries its own result.
-type unit interface {
-	// run executes the unit on the calling goroutine, under p's context
-	// (cancelled with cause ErrTerminated by Terminate) or a narrower one
-	// of its own. run reports whether the unit failed.
-	run(p *Pool) (failed bool)
-	// fail resolves the unit with err without running it.
-	fail(p *Pool, err error)
-}
-
-// goFunc is the unit of Pool.Go. A func is pointer-shaped, so making it a
-// unit allocates nothing.
-type goFunc func(ctx context.Context) error
-
-func (f goFunc) run(p *Pool) bool {
-	if err := callGo(p.ctx, f); err != nil {
-		p.report(err)
-		return true
-	}
-	return false
-}
-
-func (goFunc) fail(p *Pool, err error) { p.report(err) }
-
-// goroutines is the backend of NewPool: every worker is a goroutine that
-// runs units in-process.
-type goroutines struct {
-	// slots holds the task context of each worker, indexed as workers.
-	slots []taskSlot
-}
-
-// slotUser is a unit that runs under a context of its worker's taskSlot.
-type slotUser interface {
-	useSlot(s *taskSlot)
-}
-
-func (g *goroutines) work(p *Pool, i int) {
-	s := &g.slots[i]
-	defer s.release()
-	for {
-		u, ok := p.next(i)
-		if !ok {
-			return
-		}
-		if su, ok := u.(slotUser); ok {
-			su.useSlot(s)
-		}
-		p.exec(i, u)
-	}
-}
-
-// terminate cancels the task contexts of the workers with cause
-// ErrTerminated. Other goroutine tasks run under the pool's context, which
-// Terminate has cancelled; none can be preempted.
-func (g *goroutines) terminate() {
-	for i := range g.slots {
-		g.slots[i].terminate()
-	}
-}
-
-// taskSlot is the context under which one goroutine worker runs the tasks
-// submitted with a context that can be done. That context derives from the
-// caller's, so it is done when the caller's is, and Terminate cancels it
-// with cause ErrTerminated through the slot, without an AfterFunc on the
-// pool's context.
-//
-// A worker keeps its context from one task to the next as long as they
-// come with the same caller's context: a loop that submits many tasks
-// under one request's context then costs no context per task. The context
-// is therefore not cancelled when a task returns, as the pool's own, which
-// tasks submitted with context.Background() get, is not; it is released
-// when a task with another context comes, or when the worker exits. Made
-// when a worker starts a task and not at submission, there are at most as
-// many of them as workers, whatever the length of the queue.
-type taskSlot struct {
-	// parent is the caller's context that ctx derives from. Only the
-	// worker reads and writes it, and ctx.
-	parent context.Context
-	// reusable reports whether parent can be compared with ==: a context
-	// of a struct type with a slice in it would make == panic.
-	reusable bool
-	ctx      context.Context
-	// mu guards cancel, which Terminate calls from another goroutine.
-	mu     sync.Mutex
-	cancel context.CancelCauseFunc
-}
-
-// context returns the context of a task submitted with parent, which can be
-// done.
-func (s *taskSlot) context(p *Pool, parent context.Context) context.Context {
-	// A cached context was cancelled only if its parent is done or the
-	// pool terminated: the task fails either way, with the right cause.
-	if s.reusable && s.parent == parent {
-		return s.ctx
-	}
-	s.release()
-	ctx, cancel := context.WithCancelCause(parent)
-	s.mu.Lock()
-	s.parent, s.ctx, s.cancel = parent, ctx, cancel
-	s.mu.Unlock()
-	s.reusable = reflect.TypeOf(parent).Comparable()
-	if p.ctx.Err() != nil {
-		// Terminate may have passed this slot before cancel was in it.
-		cancel(ErrTerminated)
-	}
-	return ctx
-}
-
-// release cancels the slot's context, which detaches it from its parent,
-// and empties the slot.
-func (s *taskSlot) release() {
-	s.mu.Lock()
-	cancel := s.cancel
-	s.parent, s.ctx, s.cancel = nil, nil, nil
-	s.mu.Unlock()
-	s.reusable = false
-	if cancel != nil {
-		cancel(nil)
-	}
-}
-
-// terminate cancels the slot's context with cause ErrTerminated.
-func (s *taskSlot) terminate() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cancel != nil {
-		s.cancel(ErrTerminated)
-	}
-}
-
-// Option configures a [Pool]. Options are created by functions of this
-// package, such as [QueueSize].
-type Option interface {
-	apply(*config)
-}
-
-type config struct {
-	queueSize int
-	proc      procConfig // the options of a process pool
-}
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-// QueueSize sets how many submitted units may wait for a worker before
-// submission blocks. The default is max(1024, 4*workers). A Map chunk and
-// an item of MapSeq each take one entry. QueueSize panics if n < 1.
-func QueueSize(n int) Option {
-	if n < 1 {
-		panic("mp: QueueSize must be at least 1")
-	}
-	return optionFunc(func(c *config) { c.queueSize = n })
-}
 
 // MapOption configures one call of [Map].
 type MapOption interface {
@@ -248,7 +54,10 @@ func ChunkSize(n int) MapOption {
 // against hand-written workers ranging over a buffered channel.
 type Pool struct {
 	workers int
-	be      backend
+	be      backend.Backend
+	// remote is be.Remote(): tasks leave this process, so they must be
+	// registered functions with encodable arguments.
+	remote bool
 
 	// q is the queue of units (see pool_queue.go). Its head and tail have
 	// cache lines of their own.
@@ -341,17 +150,15 @@ func NewPool(workers int, opts ...Option) *Pool {
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return newPool(workers, &goroutines{slots: make([]taskSlot, workers)}, opts)
+	return newPool(workers, &goroutines{slots: make([]taskSlot, workers)}, configure(workers, opts))
 }
 
-func newPool(workers int, be backend, opts []Option) *Pool {
-	c := config{queueSize: max(1024, 4*workers)}
-	for _, o := range opts {
-		o.apply(&c)
-	}
+// newPool starts a pool of workers workers on be.
+func newPool(workers int, be backend.Backend, c config) *Pool {
 	p := &Pool{
 		workers:  workers,
 		be:       be,
+		remote:   be.Remote(),
 		counters: make([]counters, min(workers, maxShards)),
 		wake:     make(chan struct{}, workers),
 		shared:   workers > maxShards,
@@ -361,9 +168,10 @@ func newPool(workers int, be backend, opts []Option) *Pool {
 	p.q.init(c.queueSize)
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 	for i := range workers {
+		q := p.queueFor(i)
 		go func() {
 			defer p.release()
-			be.work(p, i)
+			be.Work(i, q)
 		}()
 	}
 	return p
@@ -411,15 +219,6 @@ func (p *Pool) exec(i int, u unit) {
 	}
 }
 
-func callGo(ctx context.Context, f func(context.Context) error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return f(ctx)
-}
-
 // release ends one worker or callback goroutine.
 func (p *Pool) release() {
 	p.mu.Lock()
@@ -461,7 +260,7 @@ func (p *Pool) owe(c collectible) {
 // after [Pool.Close] or [Pool.Terminate], and nil otherwise. Go allocates
 // nothing.
 func (p *Pool) Go(f func(ctx context.Context) error) error {
-	if p.remote() != nil {
+	if p.remote {
 		return errGoOnProcessPool
 	}
 	return p.submit(context.Background(), goFunc(f))
@@ -502,7 +301,7 @@ func (p *Pool) Terminate() {
 	// a full queue.
 	p.cancel(ErrTerminated)
 	p.Close()
-	p.be.terminate()
+	p.be.Terminate()
 	// Fail what is queued now rather than when a worker comes by, which a
 	// task that ignores its context may delay. Workers fail what comes
 	// later.
@@ -591,7 +390,7 @@ func (p *Pool) Stats() PoolStats {
 		s.Failed += int(failed)
 	}
 	head := p.q.head.Load()
-	if p.remote() == nil {
+	if !p.remote {
 		// A goroutine worker starts every unit it takes from the queue,
 		// and counting them there spares it a counter per unit.
 		started = taken + int64(head)
@@ -601,152 +400,6 @@ func (p *Pool) Stats() PoolStats {
 		s.Queued = int(t - head)
 	}
 	return s
-}
-
-// closedChan is the Done channel of every result resolved before anyone
-// asked for its channel.
-var closedChan = func() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}()
-
-// AsyncResult is the pending result of a task submitted with [ApplyAsync]:
-// the analogue of Python's AsyncResult and concurrent.futures.Future.
-//
-// An AsyncResult is safe for concurrent use by multiple goroutines. The
-// zero value is not usable; results come from ApplyAsync. It must not be
-// copied.
-type AsyncResult[R any] struct {
-	pool *Pool
-	val  R
-	err  error
-
-	// wg is released when the result resolves, so that a Get that cannot
-	// be cancelled waits without allocating a channel.
-	wg sync.WaitGroup
-	// resolved is set, after val and err, when the task has ended.
-	resolved atomic.Bool
-	// taken is set once the error has been handed to a caller.
-	taken atomic.Bool
-
-	mu       sync.Mutex
-	done     chan struct{} // created by the first Done before resolution
-	callback func(R, error)
-}
-
-func (r *AsyncResult[R]) init(p *Pool) {
-	r.pool = p
-	r.wg.Add(1)
-}
-
-// resolve records the outcome, wakes every waiter and starts the callback.
-func (r *AsyncResult[R]) resolve(v R, err error) {
-	r.val, r.err = v, err
-	if err != nil {
-		r.pool.owe(r)
-	}
-	r.mu.Lock()
-	r.resolved.Store(true)
-	done, cb := r.done, r.callback
-	r.mu.Unlock()
-	r.wg.Done()
-	if done != nil {
-		close(done)
-	}
-	if cb != nil {
-		r.pool.startCallback(func() { cb(r.val, r.claim()) })
-	}
-}
-
-// claim returns the error and marks it as collected.
-func (r *AsyncResult[R]) claim() error {
-	if r.err != nil {
-		r.taken.Store(true)
-	}
-	return r.err
-}
-
-func (r *AsyncResult[R]) uncollected() (error, bool) {
-	if r.taken.Swap(true) {
-		return nil, false
-	}
-	return r.err, true
-}
-
-func (r *AsyncResult[R]) collected() bool { return r.taken.Load() }
-
-// Get waits for the task to end and returns its result: the analogue of
-// Python's AsyncResult.get(timeout) and Future.result(timeout). It blocks
-// until the task has returned, been terminated or been skipped, or ctx is
-// done. ctx bounds the wait only: when it is done first, Get returns the
-// zero R and context.Cause(ctx), and the task goes on. Get may be called
-// any number of times; once it has returned the task's error, [Pool.Join]
-// no longer reports that error.
-//
-// Get allocates nothing when the task has ended or when ctx can never be
-// done (context.Background()); otherwise waiting allocates one channel per
-// result, which its later waiters share.
-func (r *AsyncResult[R]) Get(ctx context.Context) (R, error) {
-	if !r.resolved.Load() {
-		if ctx.Done() == nil {
-			r.wg.Wait()
-		} else {
-			select {
-			case <-r.Done():
-			case <-ctx.Done():
-				var zero R
-				return zero, context.Cause(ctx)
-			}
-		}
-	}
-	return r.val, r.claim()
-}
-
-// Done returns a channel that is closed when the task has ended, so that
-// Get no longer blocks: the analogue of Python's Future.done() as a
-// channel. The channel is never sent on.
-func (r *AsyncResult[R]) Done() <-chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.resolved.Load() {
-		return closedChan
-	}
-	if r.done == nil {
-		r.done = make(chan struct{})
-	}
-	return r.done
-}
-
-// Ready reports whether the task has ended: the analogue of Python's
-// AsyncResult.ready().
-func (r *AsyncResult[R]) Ready() bool {
-	return r.resolved.Load()
-}
-
-// Then arranges for f to be called with the task's result once it ends:
-// the analogue of Python's apply_async(callback=, error_callback=) and
-// Future.add_done_callback. f runs on a goroutine of its own, never on a
-// worker, so a slow f does not stall the pool (Python's gh-83371); a panic
-// in f is recovered and reported by [Pool.Join] as a *[PanicError]. The
-// error f receives counts as collected. [Pool.Join] waits for f.
-//
-// If the task has already ended, Then starts f at once; if moreover the
-// pool's workers have all exited, f runs before Then returns. Then returns
-// r. It panics if called twice on the same result.
-func (r *AsyncResult[R]) Then(f func(R, error)) *AsyncResult[R] {
-	r.mu.Lock()
-	if r.callback != nil {
-		r.mu.Unlock()
-		panic("mp: AsyncResult.Then called twice")
-	}
-	r.callback = f
-	resolved := r.resolved.Load()
-	r.mu.Unlock()
-	if resolved {
-		r.pool.startCallback(func() { f(r.val, r.claim()) })
-	}
-	return r
 }
 
 // startCallback runs cb on a new goroutine that Join waits for. If the pool
@@ -774,100 +427,6 @@ func (p *Pool) runCallback(cb func()) {
 		}
 	}()
 	cb()
-}
-
-// applyJob is the job of ApplyAsync. The result lives inside it, so that a
-// submission costs one allocation.
-type applyJob[A, R any] struct {
-	res AsyncResult[R]
-	f   Func[A, R]
-	arg A
-	// ctx is the caller's context, nil if it can never be done.
-	ctx context.Context
-	// slot is the context slot of the worker that runs the job.
-	slot *taskSlot
-}
-
-func (j *applyJob[A, R]) useSlot(s *taskSlot) { j.slot = s }
-
-func (j *applyJob[A, R]) run(p *Pool) bool {
-	ctx := p.ctx
-	if j.ctx != nil {
-		ctx = j.slot.context(p, j.ctx)
-		if ctx.Err() != nil {
-			// A task whose caller gave up before a worker reached it, or
-			// that Terminate caught on its way to the worker, is skipped.
-			j.fail(p, context.Cause(ctx))
-			return true
-		}
-	}
-	// Otherwise the caller's ctx cannot be done; the pool's is checked by
-	// next.
-	v, err := callTask(ctx, j.f, j.arg)
-	j.finish(v, err)
-	return err != nil
-}
-
-func (j *applyJob[A, R]) fail(_ *Pool, err error) {
-	var zero R
-	j.finish(zero, err)
-}
-
-func (j *applyJob[A, R]) finish(v R, err error) {
-	j.ctx, j.slot = nil, nil
-	var zero A
-	j.arg = zero
-	j.res.resolve(v, err)
-}
-
-// ApplyAsync submits f(ctx, arg) to run on a worker and returns its pending
-// result: the analogue of Python's Pool.apply_async and Executor.submit.
-// The task's context is done when ctx is done or the pool is terminated
-// (cause [ErrTerminated]); if ctx is done before a worker takes the task,
-// the task is skipped and resolves with context.Cause(ctx).
-//
-// ApplyAsync blocks only while the pool's queue is full (see [QueueSize]).
-// Submission never fails in the caller: after [Pool.Close] the result
-// resolves at once with [ErrClosed]. A panic in f resolves the result
-// with a *[PanicError]; the worker lives on. A result whose error nobody
-// collects with [AsyncResult.Get] or [AsyncResult.Then] is reported by
-// [Pool.Join].
-//
-// ApplyAsync costs one allocation and about 200 ns per task, submission
-// and Get included, whether ctx can be done or not: as much as a
-// hand-written future on a cap-1 channel (BenchmarkApplyAsync, "pool" and
-// "pool-ctx" against "floor"). A ctx that can be done costs a context
-// derived from it when a worker starts the task, not while the task is
-// queued, and each worker keeps that context for the tasks that follow
-// with the same ctx.
-func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
-	if p.remote() != nil {
-		return applyRemote(ctx, p, f, arg)
-	}
-	j := &applyJob[A, R]{f: f, arg: arg}
-	j.res.init(p)
-	if ctx.Done() != nil {
-		j.ctx = ctx
-	}
-	if err := p.submit(ctx, j); err != nil {
-		j.fail(p, err)
-	}
-	return &j.res
-}
-
-// Apply runs f(ctx, arg) on a worker and waits for its result: the analogue
-// of Python's Pool.apply. It is shorthand for ApplyAsync(ctx, p, f,
-// arg).Get(ctx). It blocks until the task ends or ctx is done; then it
-// returns context.Cause(ctx).
-func Apply[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) (R, error) {
-	r := ApplyAsync(ctx, p, f, arg)
-	v, err := r.Get(ctx)
-	if err != nil {
-		// The caller has its error; if it was ctx's, the task's own error
-		// follows from that cancellation and is not worth a report.
-		r.taken.Store(true)
-	}
-	return v, err
 }
 
 // mapState is shared by the chunks of one Map call.
@@ -969,7 +528,7 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 		size = (len(items) + 4*p.workers - 1) / (4 * p.workers)
 	}
 	n := (len(items) + size - 1) / size
-	if p.remote() != nil {
+	if p.remote {
 		return mapRemote(ctx, p, f, items, size, n)
 	}
 	chunks := make([]mapChunk[A, R], n)
@@ -1009,167 +568,4 @@ func runMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, siz
 		return nil, m.err
 	}
 	return m.results, nil
-}
-
-// seqState is shared by the items of one MapSeq or MapSeqUnordered loop.
-type seqState[A, R any] struct {
-	f     Func[A, R]
-	ctx   context.Context
-	ended chan int // indexes of slots whose task ended; never blocks
-	// header names the registered task on a process pool.
-	header []byte
-}
-
-// seqSlot is the job of one item of a MapSeq loop. Slots are reused, so
-// that streaming allocates nothing per item.
-type seqSlot[A, R any] struct {
-	s   *seqState[A, R]
-	i   int
-	arg A
-	val R
-	err error
-}
-
-func (j *seqSlot[A, R]) run(*Pool) bool {
-	if ctx := j.s.ctx; ctx.Err() != nil {
-		j.err = context.Cause(ctx)
-	} else {
-		j.val, j.err = callTask(ctx, j.s.f, j.arg)
-	}
-	// The slot belongs to the loop again once sent: read it before.
-	failed := j.err != nil
-	j.s.ended <- j.i
-	return failed
-}
-
-func (j *seqSlot[A, R]) fail(_ *Pool, err error) {
-	j.err = err
-	j.s.ended <- j.i
-}
-
-// take returns the slot's outcome and clears it for reuse.
-func (j *seqSlot[A, R]) take() (R, error) {
-	v, err := j.val, j.err
-	var zr R
-	var za A
-	j.val, j.err, j.arg = zr, nil, za
-	return v, err
-}
-
-// mapSeq is the body of MapSeq (ordered) and MapSeqUnordered.
-func mapSeq[A, R any](ctx context.Context, p *Pool, f Func[A, R], items iter.Seq[A], ordered bool) iter.Seq2[R, error] {
-	return func(yield func(R, error) bool) {
-		ctx, cancel := context.WithCancelCause(ctx)
-		defer context.AfterFunc(p.ctx, func() { cancel(context.Cause(p.ctx)) })()
-		// The look-ahead: at most this many items are read ahead of the
-		// caller, queued or running.
-		window := 2 * p.workers
-		s := &seqState[A, R]{f: f, ctx: ctx, ended: make(chan int, window)}
-		if p.remote() != nil {
-			e, err := registered(f)
-			if err != nil {
-				var zero R
-				yield(zero, err)
-				return
-			}
-			s.header = []byte(e.name)
-		}
-		slots := make([]seqSlot[A, R], window)
-		ready := make([]bool, window)
-		free := make([]int, 0, window) // unordered: slots not in use
-		for i := range slots {
-			slots[i] = seqSlot[A, R]{s: s, i: i}
-			free = append(free, window-1-i)
-		}
-		head, count := 0, 0 // ordered: slots in use are head..head+count-1
-		inflight := 0       // slots whose end has not been received
-		// Breaking out of the loop, or a panic in it, cancels what is
-		// outstanding and waits for it, so that no task outlives the loop.
-		defer func() {
-			cancel(nil)
-			for ; inflight > 0; inflight-- {
-				<-s.ended
-			}
-		}()
-		receive := func() int {
-			i := <-s.ended
-			inflight--
-			ready[i] = true
-			return i
-		}
-		// emit yields one outcome, waiting for it if needed.
-		emit := func() bool {
-			var i int
-			if ordered {
-				i = head
-				for !ready[i] {
-					receive()
-				}
-				head = (head + 1) % window
-				count--
-			} else {
-				i = receive()
-				free = append(free, i)
-			}
-			ready[i] = false
-			return yield(slots[i].take())
-		}
-		for item := range items {
-			if (ordered && count == window) || (!ordered && len(free) == 0) {
-				if !emit() {
-					return
-				}
-			}
-			var i int
-			if ordered {
-				i = (head + count) % window
-				count++
-			} else {
-				i = free[len(free)-1]
-				free = free[:len(free)-1]
-			}
-			slots[i].arg = item
-			inflight++
-			if err := p.submit(ctx, &slots[i]); err != nil {
-				// The pool is closed or ctx is done: every later item would
-				// fail the same way, so the sequence ends after this one.
-				slots[i].fail(p, err)
-				break
-			}
-		}
-		for (ordered && count > 0) || (!ordered && inflight > 0) {
-			if !emit() {
-				return
-			}
-		}
-	}
-}
-
-// MapSeq applies f to every item on the pool's workers and yields the
-// results in the order of items, as they become available: the analogue of
-// Python's Pool.imap and Executor.map. It yields (result, err) for each
-// item and goes on after an error until the caller breaks out of the loop;
-// a panic in f yields a *[PanicError] for that item.
-//
-// MapSeq never reads the whole input first: at most 2×workers items are
-// read ahead of the loop, queued or running. Each item is one task.
-// Breaking out of the loop cancels the context of the tasks still
-// outstanding and waits for them to return before the loop ends, so no
-// task outlives it. Their errors are not reported anywhere: the caller
-// stopped listening. When ctx is done or the pool is closed or terminated,
-// the item being submitted yields that error and the sequence ends after
-// the items already submitted.
-//
-// The sequence may be ranged over several times; each range runs the tasks
-// again. Streaming allocates nothing per item.
-func MapSeq[A, R any](ctx context.Context, p *Pool, f Func[A, R], items iter.Seq[A]) iter.Seq2[R, error] {
-	return mapSeq(ctx, p, f, items, true)
-}
-
-// MapSeqUnordered is like [MapSeq] but yields the results in the order the
-// tasks end: the analogue of Python's Pool.imap_unordered and
-// concurrent.futures.as_completed. A result carries no index; return one
-// from f if the caller needs to know which item it came from.
-func MapSeqUnordered[A, R any](ctx context.Context, p *Pool, f Func[A, R], items iter.Seq[A]) iter.Seq2[R, error] {
-	return mapSeq(ctx, p, f, items, false)
 }

@@ -4,92 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/mpgo/mp/internal/wire"
 )
-
-// Main must be the first statement of main and of TestMain:
-//
-//	func main() {
-//		mp.Main()
-//		...
-//	}
-//
-//	func TestMain(m *testing.M) {
-//		mp.Main()
-//		os.Exit(m.Run())
-//	}
-//
-// In a process that mp started as a child, Main serves the parent — it
-// runs the task the parent asks for — and then exits the process; it never
-// returns, so the rest of main, and in a test binary every test, does not
-// run in a child. In any other process Main returns at once. The child is
-// recognised by environment variables that Main reads and removes, so the
-// user's flags and environment are what the child's code sees.
-//
-// The environment variables are MP_CHILD_TOKEN, MP_CHILD_NAME and
-// MP_CHILD_MODE, and they alone do not make a child: fd 3 must also be the
-// socket of the mp parent that started the process, which proves itself by
-// a token it writes there before the child starts and, on Linux, by having
-// made the socket. In a process where the variables are set but fd 3 is
-// anything else (closed, a file, a pipe, a socket to another program) —
-// they were copied into a shell or a container's settings, say — Main runs
-// no task: it writes an "mp: ..." message naming the variables to unset to
-// stderr and exits with status 70. The check never waits for fd 3.
-//
-// Main is the Go twin of Python's `if __name__ == "__main__":` guard: a
-// child is a fresh run of the same binary, and package initialisation,
-// including [Register] calls, runs again in it before Main. A program that
-// forgets Main gets an error from [Process.Start] that names mp.Main, and
-// its children cannot start children of their own, so there is no fork
-// bomb.
-func Main() {
-	if mainCalled.Swap(true) {
-		return
-	}
-	runChildIfAsked()
-}
-
-// ProcessInfo describes a process, as Python's multiprocessing
-// current_process() and os.getpid() do.
-type ProcessInfo struct {
-	// Name is "MainProcess" in a process that mp did not start, and the
-	// child's [Process] Name (by default "Process-N") in a child.
-	Name string
-	// Pid and ParentPid are the process IDs of the process and its parent.
-	Pid, ParentPid int
-	// IsChild reports whether mp started this process.
-	IsChild bool
-}
-
-// current is what a child learned about itself from its parent in Main.
-var current struct {
-	name    string
-	isChild bool
-}
-
-// CurrentProcess describes the calling process. It is the analogue of
-// Python's multiprocessing.current_process().
-func CurrentProcess() ProcessInfo {
-	info := ProcessInfo{Name: "MainProcess", Pid: os.Getpid(), ParentPid: os.Getppid()}
-	if current.isChild {
-		info.Name, info.IsChild = current.name, true
-	}
-	return info
-}
-
-// helloTimeout bounds the wait for a new child's handshake. A child that
-// does not answer in time is not running Main.
-var helloTimeout = 10 * time.Second
-
-// serviceRun is the child-side service that runs a registered task.
-const serviceRun = "mp.run"
 
 // processCount numbers the default names of children, as Python does.
 var processCount atomic.Int64
@@ -199,9 +119,6 @@ func (p *Process[R]) taskName() string {
 	return p.task.name
 }
 
-// errNotStarted is returned by methods that need a started process.
-var errNotStarted = errors.New("mp: process not started")
-
 // Start starts the child process and sends it the task, as Python's
 // Process.start. It returns once the child has answered its handshake. It
 // fails at once, starting nothing, when the task is not registered
@@ -214,7 +131,7 @@ func (p *Process[R]) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.started {
-		return errors.New("mp: process already started")
+		return errStartedTwice
 	}
 	if p.prepErr != nil {
 		return p.prepErr
@@ -296,7 +213,7 @@ func (p *Process[R]) Result() (R, error) {
 		if !p.isStarted() {
 			return zero, errNotStarted
 		}
-		return zero, errors.New("mp: process still running")
+		return zero, errRunning
 	}
 }
 
@@ -372,155 +289,4 @@ func (p *Process[R]) isStarted() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.started
-}
-
-// The machinery below is shared with the process pool and the
-// cross-process queues:
-//
-//   - spawn starts a child (a Process child, or with worker set a pool
-//     worker that serves runs until its connection closes) and returns a
-//     *child: its pid, its conn, done (closed once reaped) and exitError.
-//   - child.conn.start(serviceRun, message{header: entry.name, raw: arg})
-//     runs a registered task; a worker runs such requests one at a time in
-//     arrival order, so they may be pipelined. call.wait, or call.abandon,
-//     which cancels the task's ctx in the child.
-//   - parentHooks and childHooks register services on every connection,
-//     for example a queue broker in the parent; parentConn is a child's
-//     connection to its parent.
-//   - codec[T].encodeOn and decodeOn encode values for one connection, so
-//     that gob types are described once per connection.
-
-// spawnOptions configure a child.
-type spawnOptions struct {
-	name           string
-	env            []string
-	stdout, stderr io.Writer
-	// worker makes the child serve runs until its connection closes, for
-	// a process pool; otherwise it serves one run and exits.
-	worker bool
-	// setup registers parent-side services on the child's connection
-	// before it starts serving (for example a queue broker).
-	setup func(*child)
-	// reaped, if set, is called once the child has been reaped, after
-	// done is closed: also when spawn fails after starting the child.
-	reaped func()
-	// first, if set, is a request sent as soon as the child is started,
-	// before its handshake arrives, so that the child finds it waiting;
-	// spawn returns its call as child.first.
-	first *outgoing
-}
-
-// outgoing is a request to a service.
-type outgoing struct {
-	service string
-	msg     message
-}
-
-// child is a started child process, seen from its parent.
-type child struct {
-	pid    int
-	name   string
-	worker bool // spawnOptions.worker
-	conn   *conn
-	cmd    *exec.Cmd
-
-	// first is the call of spawnOptions.first.
-	first *call
-	tail  *tailWriter // nil unless stderr is captured
-
-	done     chan struct{} // closed once the child has been reaped
-	exitCode int           // valid once done is closed
-	onReaped func()        // spawnOptions.reaped
-
-	mu       sync.Mutex
-	reaped   bool  // under mu: no more signals, the pid may be reused
-	protoErr error // under mu: the child broke the protocol and is being killed
-}
-
-// parentHooks run for every child, before its connection serves; other
-// parts of mp add to it from init to register their parent-side services.
-var parentHooks []func(*child)
-
-// childHooks run in a child, before its connection to the parent serves;
-// other parts of mp add to it from init to register child-side services.
-// worker tells a process-pool worker from a Process child.
-var childHooks []func(c *conn, worker bool)
-
-// childRunDone run in a child after each task returns and before its
-// reply is sent, so that state the task left behind (a queue proxy's
-// unsent acknowledgements) reaches the parent before the reply does. An
-// error one returns fails a task that succeeded: a queue's Puts that the
-// parent refused after they had returned are reported no later than that.
-var childRunDone []func() error
-
-// parentConn is a child's connection to its parent; nil in a process mp
-// did not start.
-var parentConn *conn
-
-// await waits for the reply to cl. If the child exits without replying it
-// waits briefly for a reply still in the socket, then gives up with an
-// error wrapping errLost.
-func (ch *child) await(cl *call) (message, error) {
-	select {
-	case <-cl.done:
-	case <-ch.done:
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		select {
-		case <-cl.done:
-		case <-ctx.Done():
-			ch.conn.close()
-			<-cl.done
-		}
-	}
-	return cl.reply, cl.err
-}
-
-// endError says why the child ended without replying, as far as the
-// parent saw it; call it once done is closed. The protocol error counts
-// only if the kill it brought about is what ended the child: a child that
-// exited, or died of another signal, before the kill reached it is
-// reported as having done that, so that the message never claims a kill
-// that did not happen.
-func (ch *child) endError() error {
-	ch.mu.Lock()
-	perr := ch.protoErr
-	ch.mu.Unlock()
-	if perr != nil && ch.exitCode == -9 { // SIGKILL
-		return perr
-	}
-	return ch.exitError()
-}
-
-// exitError describes how the child ended; call it once done is closed.
-func (ch *child) exitError() *ExitError {
-	e := &ExitError{Pid: ch.pid, ExitCode: ch.exitCode, worker: ch.worker}
-	if ch.tail != nil {
-		e.Stderr = ch.tail.bytes()
-	}
-	return e
-}
-
-// tailWriter keeps the last tailSize bytes written to it.
-type tailWriter struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailSize = 4 << 10
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailSize {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]byte(nil), t.buf...)
 }

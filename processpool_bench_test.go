@@ -18,7 +18,7 @@ import (
 // procBatch is how many ApplyAsync results are in flight before Get.
 const procBatch = 1000
 
-func newBenchProcessPool(b *testing.B, opts ...mp.Option) *mp.Pool {
+func newBenchProcessPool(b *testing.B, opts ...mp.ProcessOption) *mp.Pool {
 	b.Helper()
 	p := mp.NewProcessPool(2, opts...)
 	// Let the workers come up before timing.
@@ -39,14 +39,14 @@ func newBenchProcessPool(b *testing.B, opts ...mp.Option) *mp.Pool {
 func BenchmarkProcessPoolApplyAsync(b *testing.B) {
 	for _, bc := range []struct {
 		name string
-		opts []mp.Option
+		opts []mp.ProcessOption
 	}{
 		{"default", nil},
-		{"gomaxprocs=1", []mp.Option{mp.WorkerGOMAXPROCS(1)}},
-		{"gomaxprocs=inherit", []mp.Option{mp.WorkerGOMAXPROCS(0)}},
-		{"pipeline=1", []mp.Option{mp.Pipeline(1)}},
-		{"pipeline=32", []mp.Option{mp.Pipeline(32)}},
-		{"pipeline=128", []mp.Option{mp.Pipeline(128)}},
+		{"gomaxprocs=1", []mp.ProcessOption{mp.WorkerGOMAXPROCS(1)}},
+		{"gomaxprocs=inherit", []mp.ProcessOption{mp.WorkerGOMAXPROCS(0)}},
+		{"pipeline=1", []mp.ProcessOption{mp.Pipeline(1)}},
+		{"pipeline=32", []mp.ProcessOption{mp.Pipeline(32)}},
+		{"pipeline=128", []mp.ProcessOption{mp.Pipeline(128)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()

@@ -135,7 +135,7 @@ func children(t *testing.T) []int {
 
 // newProcessPool returns a process pool that is terminated when the test
 // ends, so that a failing test leaves no worker behind for the next.
-func newProcessPool(t *testing.T, workers int, opts ...mp.Option) *mp.Pool {
+func newProcessPool(t *testing.T, workers int, opts ...mp.ProcessOption) *mp.Pool {
 	t.Helper()
 	p := mp.NewProcessPool(workers, opts...)
 	t.Cleanup(func() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -86,16 +85,6 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 	registry.byPC[pc] = e
 	registry.byName[key] = e
 	return f
-}
-
-// callTask runs f, turning a panic into a *PanicError with its stack.
-func callTask[A, R any](ctx context.Context, f Func[A, R], a A) (r R, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return f(ctx, a)
 }
 
 // entry is a registered task with its types erased.

@@ -2,7 +2,6 @@ package mp
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 )
 
@@ -33,19 +32,12 @@ func NewThread[A, R any](f Func[A, R], arg A) *Thread[R] {
 	}
 }
 
-// The errors of Thread methods called at the wrong moment.
-var (
-	errThreadStartedTwice = errors.New("mp: Thread started twice")
-	errThreadNotStarted   = errors.New("mp: Thread not started")
-	errThreadRunning      = errors.New("mp: Thread still running")
-)
-
 // Start starts the task on a new goroutine: the analogue of Python's
 // Thread.start. The goroutine lives until the task returns. Starting a
 // Thread twice returns an error, as in Python.
 func (t *Thread[R]) Start() error {
 	if t.started.Swap(true) {
-		return errThreadStartedTwice
+		return errStartedTwice
 	}
 	go func() {
 		t.val, t.err = t.run()
@@ -64,7 +56,7 @@ func (t *Thread[R]) Start() error {
 // any Join call that it unblocks.
 func (t *Thread[R]) Join(ctx context.Context) error {
 	if !t.started.Load() {
-		return errThreadNotStarted
+		return errNotStarted
 	}
 	select {
 	case <-t.done:
@@ -84,9 +76,9 @@ func (t *Thread[R]) Result() (R, error) {
 	default:
 		var zero R
 		if !t.started.Load() {
-			return zero, errThreadNotStarted
+			return zero, errNotStarted
 		}
-		return zero, errThreadRunning
+		return zero, errRunning
 	}
 }
 

@@ -15,3 +15,6 @@ func (ch *child) signal(signalKind) error { return errors.ErrUnsupported }
 
 // runChildIfAsked does nothing on Windows: no process is ever a child.
 func runChildIfAsked() {}
+
+// parentDeathSignal is false: no child ever runs on Windows.
+const parentDeathSignal = false

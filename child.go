@@ -1,0 +1,181 @@
+package mp
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Main must be the first statement of main and of TestMain:
+//
+//	func main() {
+//		mp.Main()
+//		...
+//	}
+//
+//	func TestMain(m *testing.M) {
+//		mp.Main()
+//		os.Exit(m.Run())
+//	}
+//
+// In a process that mp started as a child, Main serves the parent — it
+// runs the task the parent asks for — and then exits the process; it never
+// returns, so the rest of main, and in a test binary every test, does not
+// run in a child. In any other process Main returns at once. The child is
+// recognised by environment variables that Main reads and removes, so the
+// user's flags and environment are what the child's code sees.
+//
+// The environment variables are MP_CHILD_TOKEN, MP_CHILD_NAME and
+// MP_CHILD_MODE, and they alone do not make a child: fd 3 must also be the
+// socket of the mp parent that started the process, which proves itself by
+// a token it writes there before the child starts and, on Linux, by having
+// made the socket. In a process where the variables are set but fd 3 is
+// anything else (closed, a file, a pipe, a socket to another program) —
+// they were copied into a shell or a container's settings, say — Main runs
+// no task: it writes an "mp: ..." message naming the variables to unset to
+// stderr and exits with status 70. The check never waits for fd 3.
+//
+// Main is the Go twin of Python's `if __name__ == "__main__":` guard: a
+// child is a fresh run of the same binary, and package initialisation,
+// including [Register] calls, runs again in it before Main. A program that
+// forgets Main gets an error from [Process.Start] that names mp.Main, and
+// its children cannot start children of their own, so there is no fork
+// bomb.
+func Main() {
+	if mainCalled.Swap(true) {
+		return
+	}
+	runChildIfAsked()
+}
+
+// ProcessInfo describes a process, as Python's multiprocessing
+// current_process() and os.getpid() do.
+type ProcessInfo struct {
+	// Name is "MainProcess" in a process that mp did not start, and the
+	// child's [Process] Name (by default "Process-N") in a child.
+	Name string
+	// Pid and ParentPid are the process IDs of the process and its parent.
+	Pid, ParentPid int
+	// IsChild reports whether mp started this process.
+	IsChild bool
+}
+
+// current is what a child learned about itself from its parent in Main.
+var current struct {
+	name    string
+	isChild bool
+}
+
+// CurrentProcess describes the calling process. It is the analogue of
+// Python's multiprocessing.current_process().
+func CurrentProcess() ProcessInfo {
+	info := ProcessInfo{Name: "MainProcess", Pid: os.Getpid(), ParentPid: os.Getppid()}
+	if current.isChild {
+		info.Name, info.IsChild = current.name, true
+	}
+	return info
+}
+
+// serveChild serves the parent on c and never returns. Run requests are
+// queued and run one at a time in arrival order, so a parent may pipeline
+// them. A Process child (worker false) exits 0 once it has delivered its
+// one reply; a worker serves until the parent closes the connection.
+// Once the connection serves (at once in a worker; see childStream for a
+// Process child), losing it — the parent closed it, died, or sent
+// garbage — ends the process at once: the connection is the child's
+// lifeline. It then exits 0 when no task was running and 1 otherwise.
+func serveChild(c *conn, worker bool) {
+	var (
+		mu      sync.Mutex
+		queue   []*request
+		ready   = make(chan struct{}, 1)
+		running atomic.Bool
+	)
+	c.handle(serviceRun, func(req *request) {
+		mu.Lock()
+		queue = append(queue, req)
+		mu.Unlock()
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
+	c.onBreak = func(error) {
+		if running.Load() {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	for _, hook := range childHooks {
+		hook(c, worker)
+	}
+	if !worker {
+		// A Process child's run request was sent before the handshake,
+		// so it is waiting already: reading it here, before the reader
+		// goroutine starts, spares a switch to that goroutine and back
+		// on the way to the task.
+		for len(ready) == 0 {
+			f, err := c.readFrame()
+			if err == nil {
+				err = c.dispatch(f)
+			}
+			if err != nil {
+				c.fail(err) // exits through onBreak
+			}
+		}
+	}
+	if worker || !parentDeathSignal {
+		c.serve()
+	}
+	for {
+		<-ready
+		for {
+			mu.Lock()
+			if len(queue) == 0 {
+				mu.Unlock()
+				break
+			}
+			req := queue[0]
+			queue = queue[1:]
+			mu.Unlock()
+			running.Store(true)
+			res, err := runRequest(req)
+			for _, hook := range childRunDone {
+				if herr := hook(); herr != nil && err == nil {
+					res, err = message{}, herr
+				}
+			}
+			if !worker {
+				// The parent may close the connection once it has the
+				// reply, which ends this process through onBreak: with
+				// the status it would have had anyway.
+				running.Store(err != nil)
+				req.replyLast(res, err)
+				// As in Python, where a target that raises leaves exit code
+				// 1, a task that failed or panicked exits with status 1;
+				// the parent has its error already.
+				if err != nil {
+					os.Exit(1)
+				}
+				os.Exit(0)
+			}
+			req.reply(res, err)
+			running.Store(false)
+		}
+	}
+}
+
+// runRequest runs the registered task a run request names. A plain
+// request asks for a reply that does not use the connection's gob types
+// (see RunRequest).
+func runRequest(req *request) (message, error) {
+	name, plain := strings.CutSuffix(string(req.msg.header), plainMark)
+	name, batch := strings.CutSuffix(name, batchMark)
+	c := req.c
+	if plain {
+		c = nil
+	}
+	raw, err := runEncoded(req.ctx, c, name, batch, req.msg.raw)
+	return message{raw: raw}, err
+}

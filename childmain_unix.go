@@ -1,0 +1,167 @@
+//go:build unix
+
+package mp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// runChildIfAsked is Main's work in a child: it connects to the parent,
+// serves it and exits. It returns only in a process that is not a child.
+func runChildIfAsked() {
+	token, ok := os.LookupEnv(envChild)
+	if !ok {
+		return
+	}
+	if err := checkParent(token); err != nil {
+		fmt.Fprintf(os.Stderr, "mp: %s is set in the environment, but no mp parent is on fd %d: %v; unset %s, %s and %s: mp sets them only in the children it starts\n",
+			envChild, childFD, err, envChild, envName, envMode)
+		os.Exit(70)
+	}
+	current.name, current.isChild = os.Getenv(envName), true
+	worker := os.Getenv(envMode) == "worker"
+	if worker {
+		// The parent owns cancellation: a Ctrl-C at the terminal must not
+		// kill pool workers under its running tasks.
+		signal.Ignore(os.Interrupt)
+	}
+	for _, k := range []string{envChild, envName, envMode} {
+		os.Unsetenv(k)
+	}
+	// The connection must not leak into processes this child starts:
+	// they would keep it open after this child died.
+	syscall.CloseOnExec(childFD)
+	c := newConn(&childStream{fd: childFD}, 0)
+	// Written directly rather than through c.w, whose goroutine would
+	// have to be scheduled first: nothing else writes yet.
+	if _, err := c.nc.Write(wire.AppendFrame(nil, &wire.Frame{Kind: kindHello, Header: []byte(token)})); err != nil {
+		os.Exit(70)
+	}
+	parentConn = c
+	serveChild(c, worker)
+}
+
+// checkParent reports whether fd 3 is the socket of the mp parent that
+// started this process: the parent wrote token there before starting it.
+// The environment alone proves nothing, since it can be copied to any
+// process, and a stray fd 3 may be a file, a terminal, a pipe that never
+// delivers, or a socket to anything. The read never blocks: a parent's
+// token is already waiting, so whatever is not is refused at once.
+func checkParent(token string) error {
+	b := make([]byte, len(token))
+	for {
+		n, _, err := syscall.Recvfrom(childFD, b, syscall.MSG_DONTWAIT)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EBADF:
+			return errors.New("fd 3 is not open")
+		case err == syscall.ENOTSOCK:
+			return errors.New("fd 3 is not a socket")
+		case err == syscall.EAGAIN:
+			return errors.New("fd 3 had nothing to read")
+		case err != nil:
+			return fmt.Errorf("reading fd 3: %w", err)
+		case n == 0 || string(b[:n]) != token:
+			return errors.New("fd 3 did not send this process's token")
+		}
+		return peerIsParent(childFD)
+	}
+}
+
+// childStream is a child's end of its connection to the parent. It starts
+// as the blocking descriptor the parent passed, used with plain system
+// calls, and moves to the runtime's poller for good when the connection
+// starts serving (usePoller).
+//
+// A pool worker serves at once. A Process child reads its run request
+// and, on Linux, serves only once its task uses a queue: until then the
+// parent sends it nothing, and on Linux the parent-death signal, not the
+// connection's end, is what ends it when the parent dies. A task that uses
+// no queue so runs without the poller's set-up and without a reader
+// goroutine and its thread. With internal/stackstart this took starting a
+// process from 1.50 to 1.43 times a minimal exec (the program of
+// BenchmarkProcessStartSmallProgram built with -trimpath, runs of 20
+// alternated with the build before); each alone is within the noise.
+// Blocking reads for good would do the same, but a reader blocked in read
+// on its own thread needs the scheduler to hand it a processor for every
+// frame, which more than doubled the round trip of
+// ProcessPoolApplyAsync/pipeline=1.
+type childStream struct {
+	fd   int
+	once sync.Once
+	f    atomic.Pointer[os.File] // set by usePoller
+}
+
+func (s *childStream) usePoller() {
+	s.once.Do(func() {
+		// Should this fail, the file serves blocking, which is slower
+		// but correct.
+		_ = syscall.SetNonblock(s.fd, true)
+		s.f.Store(os.NewFile(uintptr(s.fd), "mp-parent"))
+	})
+}
+
+// file returns the poller's file, moving to it first if need be.
+func (s *childStream) file() *os.File {
+	s.usePoller()
+	return s.f.Load()
+}
+
+func (s *childStream) Read(b []byte) (int, error) {
+	if f := s.f.Load(); f != nil {
+		return f.Read(b)
+	}
+	// Before usePoller only the main goroutine reads (the run request),
+	// and nothing moves the descriptor to the poller while it does.
+	for {
+		n, err := syscall.Read(s.fd, b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (s *childStream) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		f := s.f.Load()
+		if f != nil {
+			n, err := f.Write(b[written:])
+			return written + n, err
+		}
+		n, err := syscall.Write(s.fd, b[written:])
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			// Another goroutine moved the descriptor to the poller
+			// while this write was under way: go on through it.
+			s.usePoller()
+		case err != nil:
+			return written, err
+		default:
+			written += n
+		}
+	}
+	return written, nil
+}
+
+func (s *childStream) Close() error                       { return s.file().Close() }
+func (s *childStream) SetReadDeadline(t time.Time) error  { return s.file().SetReadDeadline(t) }
+func (s *childStream) SetWriteDeadline(t time.Time) error { return s.file().SetWriteDeadline(t) }

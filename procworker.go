@@ -1,0 +1,450 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mpgo/mp/backend"
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// inflight is a unit sent to a worker and not yet resolved.
+type inflight struct {
+	t         streamTask
+	cl        *call
+	ctx       context.Context
+	sent      time.Time
+	cancelled bool // the child was asked to cancel it
+}
+
+// procWorker is the state of one worker goroutine and its child. Only
+// that goroutine touches it.
+type procWorker struct {
+	b  *procBackend
+	q  backend.Queue
+	i  int
+	ch *child
+	// open reports whether the queue may still hold tasks.
+	open bool
+
+	pending  []inflight // in the order sent, which is the order run
+	buf      []byte     // scratch space for encoding requests
+	redo     []streamTask
+	attempts map[streamTask]int
+	tasks    int  // units sent to ch
+	retiring bool // ch has run its MaxTasksPerChild
+	window   int  // how many units may be in flight now
+	lastEnd  time.Time
+	spawnErr error
+
+	grace     *time.Timer
+	preempted bool
+}
+
+// pipelineBudget is how much work, by the parent-observed run time of
+// the last unit, a worker is sent ahead.
+const pipelineBudget = 2 * time.Millisecond
+
+// Work is the body of worker i: it keeps a child process running, sends
+// it the tasks it takes from q, several in flight, and resolves each from
+// the child's reply, or from the child's death.
+func (b *procBackend) Work(i int, q backend.Queue) {
+	w := &procWorker{b: b, q: q, i: i, attempts: map[streamTask]int{}, window: 1, open: true}
+	w.grace = time.NewTimer(time.Hour)
+	w.grace.Stop()
+	defer w.shutdown()
+	for {
+		if q.Terminated() {
+			w.terminated()
+			return
+		}
+		w.refill()
+		wake, again := w.takeQueued()
+		if again {
+			continue
+		}
+		if len(w.pending) == 0 {
+			if w.retiring {
+				if wake != nil {
+					q.Unsleep()
+				}
+				w.retire()
+				continue
+			}
+			if !w.open && len(w.redo) == 0 {
+				return
+			}
+		}
+		w.awaitEvent(wake)
+	}
+}
+
+// refill replaces a missing child eagerly, so that a task finds a worker
+// ready, unless the queue is drained and nothing is left to run; then it
+// sends the tasks kept from a child that died, or fails them if no child
+// can be had.
+func (w *procWorker) refill() {
+	if w.ch == nil && w.b.failure() == nil && ((w.spawnErr == nil && w.open) || len(w.redo) > 0) {
+		w.spawn()
+	}
+	if w.ch == nil && len(w.redo) > 0 {
+		err := w.unavailable()
+		for _, t := range w.redo {
+			w.count(t, err)
+		}
+		w.redo = nil
+	}
+	for len(w.redo) > 0 && w.ch != nil && !w.retiring && len(w.pending) < w.window {
+		t := w.redo[0]
+		w.redo = w.redo[1:]
+		if !w.send(t) {
+			break
+		}
+	}
+}
+
+// takeQueued sends what is queued, as much as the window allows, and
+// reports again: the loop should go round at once. When the queue is
+// empty, the worker sleeps as an idle goroutine worker does, and
+// takeQueued returns the channel that wakes it, for awaitEvent to wait on
+// together with the replies and the child's death.
+func (w *procWorker) takeQueued() (wake <-chan struct{}, again bool) {
+	if !w.open || len(w.redo) > 0 || (w.ch != nil && (w.retiring || len(w.pending) >= w.window)) {
+		return nil, false
+	}
+	t, r := w.q.TryNext()
+	if r == backend.Empty {
+		wake = w.q.Sleep()
+		// Look at the queue a last time, as Queue.Sleep asks.
+		if t, r = w.q.TryNext(); r == backend.Empty {
+			return wake, false
+		}
+		w.q.Unsleep()
+	}
+	switch r {
+	case backend.Drained:
+		w.open = false
+	case backend.Took:
+		w.take(t)
+		for w.ch != nil && !w.retiring && len(w.pending) < w.window && !w.q.Terminated() {
+			if t, r = w.q.TryNext(); r != backend.Took {
+				break
+			}
+			w.take(t)
+		}
+	}
+	return nil, true
+}
+
+// awaitEvent waits for the next thing that concerns the worker: a wake-up
+// from the queue, the reply to the task at the head, the end of that
+// task's context, the end of its grace period, or the child's death.
+func (w *procWorker) awaitEvent(wake <-chan struct{}) {
+	var headDone, ctxDone, chDone, broken <-chan struct{}
+	if len(w.pending) > 0 {
+		h := &w.pending[0]
+		headDone = h.cl.done
+		if h.ctx != nil && !h.cancelled {
+			ctxDone = h.ctx.Done()
+		}
+	}
+	if w.ch != nil {
+		chDone, broken = w.ch.done, w.ch.conn.broken
+	}
+	select {
+	case <-wake:
+		// The waker counted this worker as waking; the next round takes
+		// the task.
+		w.q.Woke()
+		return
+	case <-headDone:
+		w.complete()
+		// Resolve the replies that arrived with it.
+		for w.ch != nil && len(w.pending) > 0 && isClosed(w.pending[0].cl.done) {
+			w.complete()
+		}
+	case <-ctxDone:
+		h := &w.pending[0]
+		h.cancelled = true
+		_ = w.ch.conn.w.WriteFrame(&wire.Frame{Kind: kindCancel, ID: h.cl.id}, false)
+		w.grace.Reset(w.b.cfg.grace)
+	case <-w.grace.C:
+		w.preempted = true
+		w.ch.signal(sigKill)
+		w.died()
+	case <-chDone:
+		w.died()
+	case <-broken:
+		w.died()
+	}
+	if wake != nil {
+		w.q.Unsleep()
+	}
+}
+
+// isClosed reports whether c is closed, without blocking.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// count resolves t with err without sending it, and counts it.
+func (w *procWorker) count(t backend.Task, err error) {
+	w.q.Started()
+	w.q.Ended(true)
+	t.Fail(err)
+}
+
+// unavailable says why the worker has no child.
+func (w *procWorker) unavailable() error {
+	if err := w.b.failure(); err != nil {
+		return err
+	}
+	return w.spawnErr
+}
+
+// take handles a task from the queue.
+func (w *procWorker) take(t backend.Task) {
+	if w.q.Terminated() {
+		w.count(t, ErrTerminated)
+		return
+	}
+	st, ok := t.(streamTask)
+	if !ok {
+		// Every unit of a Pool is one; this is for a unit added without.
+		w.count(t, fmt.Errorf("mp: a process pool cannot send a task of type %T", t))
+		return
+	}
+	if w.ch == nil && w.b.failure() == nil {
+		// The last start failed: try again, so that a passing problem
+		// does not fail the pool for good.
+		w.spawn()
+	}
+	if w.ch == nil {
+		w.count(st, w.unavailable())
+		return
+	}
+	w.send(st)
+}
+
+// send starts t on the child. It reports false, keeping t for the next
+// child, if the child is gone; the death is handled by the caller's next
+// select.
+func (w *procWorker) send(t streamTask) bool {
+	c := w.ch.conn
+	if isClosed(c.broken) || isClosed(w.ch.done) {
+		w.redo = append([]streamTask{t}, w.redo...)
+		return false
+	}
+	ctx := t.Context()
+	msg, err := t.requestOn(c, w.buf[:0])
+	if err == nil && ctx != nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		w.count(t, err)
+		return true
+	}
+	cl, err := c.start(serviceRun, msg)
+	if errors.Is(err, errLost) {
+		// The child is gone; the task has not started.
+		w.redo = append([]streamTask{t}, w.redo...)
+		return false
+	}
+	if err != nil {
+		w.count(t, err)
+		return true
+	}
+	if cap(msg.raw) > cap(w.buf) && cap(msg.raw) <= 64<<10 {
+		w.buf = msg.raw[:0]
+	}
+	w.q.Started()
+	w.pending = append(w.pending, inflight{t: t, cl: cl, ctx: ctx, sent: time.Now()})
+	w.tasks++
+	if m := w.b.cfg.maxTasks; m > 0 && w.tasks >= m {
+		w.retiring = true
+	}
+	return true
+}
+
+// complete resolves the unit at the head, whose call has ended.
+func (w *procWorker) complete() {
+	h := w.pending[0]
+	if errors.Is(h.cl.err, errLost) {
+		w.died()
+		return
+	}
+	w.pending[0] = inflight{}
+	w.pending = w.pending[1:]
+	if h.cancelled {
+		w.grace.Stop()
+	}
+	now := time.Now()
+	start := h.sent
+	if w.lastEnd.After(start) {
+		start = w.lastEnd
+	}
+	w.lastEnd = now
+	// Keep about pipelineBudget of work queued in the child: enough to
+	// hide the round trip for tiny tasks, little enough that a task does
+	// not wait long behind others while another worker is free.
+	w.window = w.b.cfg.window
+	if d := now.Sub(start); d > 0 && int64(d) > int64(pipelineBudget)/int64(w.window) {
+		w.window = max(1, int(pipelineBudget/d))
+	}
+	err := h.cl.err
+	if err != nil && h.ctx != nil && h.ctx.Err() != nil {
+		// The child stopped the task because its context ended here.
+		err = context.Cause(h.ctx)
+	}
+	w.resolve(h.t, h.cl.reply, err)
+}
+
+func (w *procWorker) resolve(t streamTask, reply message, err error) {
+	delete(w.attempts, t)
+	w.q.Ended(t.completeOn(w.ch.conn, reply, err))
+}
+
+// died handles the end of the child: it resolves the units whose replies
+// arrived, fails (or retries) the one that was running, and keeps the
+// ones behind it, which never started, for the next child.
+func (w *procWorker) died() {
+	ch := w.ch
+	select {
+	case <-ch.conn.broken:
+	case <-time.After(time.Second):
+		// The child is gone but something holds its socket open; what
+		// it sent before dying has been read by now.
+	}
+	ch.signal(sigKill)
+	<-ch.done
+	ch.conn.close()
+	w.grace.Stop()
+	exit := ch.endError()
+	var redo []streamTask
+	running := true
+	for _, h := range w.pending {
+		switch {
+		case !errors.Is(h.cl.err, errLost):
+			w.resolve(h.t, h.cl.reply, h.cl.err)
+		case !running:
+			redo = append(redo, h.t)
+			w.q.Unstarted()
+		default:
+			running = false
+			switch {
+			case w.q.Terminated():
+				w.resolve(h.t, message{}, ErrTerminated)
+			case w.preempted && h.ctx != nil:
+				w.resolve(h.t, message{}, context.Cause(h.ctx))
+			case w.attempts[h.t] < w.b.cfg.retry:
+				w.attempts[h.t]++
+				redo = append(redo, h.t)
+				w.q.Unstarted()
+			default:
+				w.resolve(h.t, message{}, exit)
+			}
+		}
+	}
+	w.redo = append(redo, w.redo...)
+	w.pending, w.preempted = nil, false
+	w.drop()
+}
+
+// drop forgets the child, which has been reaped.
+func (w *procWorker) drop() {
+	w.ch = nil
+	w.tasks, w.retiring, w.window = 0, false, 1
+	w.b.setKid(w.i, nil)
+}
+
+// retire closes the connection of a child that has run its
+// MaxTasksPerChild and has nothing in flight; the child exits on EOF.
+func (w *procWorker) retire() {
+	w.closeChild()
+	w.drop()
+}
+
+// closeChild closes the connection to the child and waits until it has
+// exited and been reaped, killing it if it does not exit within a second.
+func (w *procWorker) closeChild() {
+	ch := w.ch
+	ch.conn.close()
+	select {
+	case <-ch.done:
+	case <-time.After(time.Second):
+		ch.signal(sigKill)
+		<-ch.done
+	}
+}
+
+// spawn starts the worker's child and runs the initializer in it.
+func (w *procWorker) spawn() {
+	b := w.b
+	o := spawnOptions{
+		name:   fmt.Sprintf("PoolWorker-%d", b.names.Add(1)),
+		env:    b.env,
+		worker: true,
+		first:  b.cfg.init,
+	}
+	ch, err := spawn(o)
+	w.spawnErr = err
+	if err != nil {
+		return
+	}
+	if !b.setKid(w.i, ch) {
+		<-ch.done
+		ch.conn.close()
+		b.setKid(w.i, nil)
+		return
+	}
+	w.ch = ch
+	if ch.first == nil {
+		return
+	}
+	if _, err := ch.await(ch.first); err != nil {
+		if errors.Is(err, errLost) {
+			err = ch.exitError()
+		}
+		b.mu.Lock()
+		if b.failed == nil {
+			b.failed = fmt.Errorf("mp: process pool initializer failed in worker %d: %w", ch.pid, err)
+		}
+		b.mu.Unlock()
+		w.closeChild()
+		w.drop()
+	}
+}
+
+// terminated resolves everything the worker holds or can still take with
+// ErrTerminated, after Terminate has killed its child.
+func (w *procWorker) terminated() {
+	if w.ch != nil {
+		w.ch.signal(sigKill)
+		w.died()
+	}
+	for _, t := range w.redo {
+		w.count(t, ErrTerminated)
+	}
+	w.redo = nil
+	if w.open {
+		for t, ok := w.q.Next(); ok; t, ok = w.q.Next() {
+			w.count(t, ErrTerminated)
+		}
+	}
+}
+
+// shutdown ends the child, if any, when the worker goroutine returns.
+func (w *procWorker) shutdown() {
+	w.grace.Stop()
+	if w.ch != nil {
+		w.closeChild()
+		w.drop()
+	}
+}

@@ -1,0 +1,302 @@
+//go:build unix
+
+package mp
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// The environment variables that make a process a child. Main reads and
+// removes them.
+const (
+	envChild = "MP_CHILD_TOKEN" // the child's token; its presence marks a child
+	envName  = "MP_CHILD_NAME"  // the name CurrentProcess reports
+	envMode  = "MP_CHILD_MODE"  // "process" (one task, then exit) or "worker" (serve until closed)
+)
+
+// The child's end of the connection is this file descriptor: the first of
+// exec.Cmd.ExtraFiles.
+const childFD = 3
+
+// errForgotMain is returned when a process that mp started as a child
+// tries to start processes itself without having called Main: its main
+// is running where only Main should, and letting it spawn would be a fork
+// bomb.
+var errForgotMain = errors.New("mp: this process was started by mp as a child, but main did not call mp.Main(); call mp.Main() first in main and in TestMain")
+
+// spawn starts a child running this binary and completes the handshake.
+// On success the connection is serving and a goroutine reaps the child
+// (closing done); every started child is reaped, including on failure.
+func spawn(o spawnOptions) (*child, error) {
+	if _, ok := os.LookupEnv(envChild); ok {
+		return nil, errForgotMain
+	}
+	exe := "/proc/self/exe"
+	if runtime.GOOS != "linux" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("mp: cannot find this program's executable: %w", err)
+		}
+	}
+	parentFD, childFD, err := socketPair()
+	if err != nil {
+		return nil, fmt.Errorf("mp: socketpair: %w", err)
+	}
+	childEnd := os.NewFile(uintptr(childFD), "mp-child")
+	// The token only has to be unpredictable enough that a stray fd 3
+	// cannot pass for our socket; math/rand/v2 is seeded from the system
+	// and spares children the start-up cost of crypto's packages.
+	var tok [16]byte
+	for i := range tok {
+		tok[i] = byte(rand.Uint32())
+	}
+	token := hex.EncodeToString(tok[:])
+	// The token goes ahead of everything else on the socket, and before
+	// the child exists, so that the child finds it waiting and need never
+	// block to tell our socket from a stray fd 3 (see checkParent). A
+	// fresh socket's buffer takes it without blocking.
+	if _, err := syscall.Write(parentFD, []byte(token)); err != nil {
+		childEnd.Close()
+		syscall.Close(parentFD)
+		return nil, fmt.Errorf("mp: socketpair: %w", err)
+	}
+	mode := "process"
+	if o.worker {
+		mode = "worker"
+	}
+
+	ch := &child{name: o.name, worker: o.worker, done: make(chan struct{}), onReaped: o.reaped}
+	cmd := &exec.Cmd{
+		Path:        exe,
+		Args:        os.Args,
+		Env:         append(append(childEnviron(), o.env...), envChild+"="+token, envName+"="+o.name, envMode+"="+mode),
+		Stdout:      o.stdout,
+		Stderr:      o.stderr,
+		ExtraFiles:  []*os.File{childEnd},
+		SysProcAttr: sysProcAttr(),
+		// A descendant that inherited a captured stdout or stderr must
+		// not keep Wait from returning once the child itself is gone.
+		WaitDelay: time.Second,
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	} else {
+		ch.tail = &tailWriter{}
+		cmd.Stderr = io.MultiWriter(o.stderr, ch.tail)
+	}
+	if _, set := os.LookupEnv("GORACE"); raceEnabled && !set {
+		// The race runtime pauses a second at exit by default, which
+		// would make every child of a -race binary take a second.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
+	ch.cmd = cmd
+	err = startOnSpawner(cmd)
+	if err == nil {
+		// Set after the fork, off the path from Start to the child
+		// running; the child's end is set through our copy of it.
+		setSockBuf(parentFD)
+		setSockBuf(childFD)
+	}
+	// Only the child may hold its end, so that its death is our EOF.
+	childEnd.Close()
+	if err != nil {
+		syscall.Close(parentFD)
+		return nil, fmt.Errorf("mp: starting child process: %w", err)
+	}
+	ch.pid = cmd.Process.Pid
+	go ch.reap()
+	// The connection is set up while the child starts, which takes far
+	// longer.
+	parentEnd, err := pollableEnd(parentFD, "mp-parent")
+	if err != nil {
+		ch.signal(sigKill)
+		<-ch.done
+		return nil, fmt.Errorf("mp: socketpair: %w", err)
+	}
+	ch.conn = newConn(parentEnd, 0)
+	if o.first != nil {
+		// Sent before the handshake: the request waits in the socket
+		// while the child starts, which saves a round trip.
+		if ch.first, err = ch.conn.start(o.first.service, o.first.msg); err != nil {
+			ch.signal(sigKill)
+			<-ch.done
+			ch.conn.close()
+			return nil, err
+		}
+	}
+
+	if err := ch.handshake(token); err != nil {
+		ch.signal(sigKill)
+		<-ch.done
+		ch.conn.close()
+		return nil, err
+	}
+	ch.conn.onBreak = func(cause error) {
+		// A child that sends a malformed or oversized frame is dropped:
+		// it is killed, and its owner reports the protocol error.
+		var what string
+		switch {
+		case errors.Is(cause, wire.ErrMalformed):
+			what = "a malformed"
+		case errors.Is(cause, wire.ErrTooLarge):
+			what = "an oversized"
+		default:
+			return
+		}
+		ch.mu.Lock()
+		ch.protoErr = fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause)
+		ch.mu.Unlock()
+		ch.signal(sigKill)
+	}
+	for _, hook := range parentHooks {
+		hook(ch)
+	}
+	if o.setup != nil {
+		o.setup(ch)
+	}
+	ch.conn.serve()
+	return ch, nil
+}
+
+// childEnviron is this process's environment without mp's child markers.
+func childEnviron() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "MP_CHILD_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// handshake reads the child's hello: the token proves that the child runs
+// Main and that fd 3 is our socket.
+func (ch *child) handshake(token string) error {
+	forgot := "; a program that starts processes must call mp.Main() first in main (and in TestMain)"
+	ch.conn.nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	// A child that exits early normally gives EOF, but not if it passed
+	// the socket on to a process of its own; its exit ends the wait too.
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-ch.done:
+			// Not "now": a hello already in the socket must still be
+			// read, and a deadline in the past fails reads at once.
+			ch.conn.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		case <-stop:
+		}
+	}()
+	f, err := ch.conn.readFrame()
+	close(stop)
+	ch.conn.nc.SetReadDeadline(time.Time{})
+	exited := false
+	select {
+	case <-ch.done:
+		exited = true
+	default:
+	}
+	switch {
+	case err != nil && (err == io.EOF || exited):
+		<-ch.done
+		return fmt.Errorf("mp: child process %d exited with status %d before its handshake%s", ch.pid, ch.exitCode, forgot)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("mp: child process %d did not answer within %v and was killed%s", ch.pid, helloTimeout, forgot)
+	case err != nil:
+		return fmt.Errorf("mp: handshake with child process %d: %w", ch.pid, err)
+	case f.Kind != kindHello || string(f.Header) != token:
+		return fmt.Errorf("mp: child process %d sent a bad handshake", ch.pid)
+	}
+	return nil
+}
+
+// reap waits for the child to exit, records its exit code and closes done.
+func (ch *child) reap() {
+	// Block until the child is waitable without reaping it, so that
+	// signal, which holds mu, never signals a reaped pid that the system
+	// may have reused.
+	blockUntilWaitable(ch.pid)
+	ch.mu.Lock()
+	ch.reaped = true
+	ch.mu.Unlock()
+	_ = ch.cmd.Wait() // the exit status is in ProcessState
+	ch.exitCode = exitCode(ch.cmd.ProcessState)
+	releaseSpawner()
+	close(ch.done)
+	if ch.onReaped != nil {
+		ch.onReaped()
+	}
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// signal sends sig to the child's process group. It does nothing once the
+// child is gone.
+func (ch *child) signal(sig signalKind) error {
+	s := syscall.SIGTERM
+	if sig == sigKill {
+		s = syscall.SIGKILL
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.reaped {
+		return nil
+	}
+	err := syscall.Kill(-ch.pid, s)
+	if err == syscall.ESRCH {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mp: signal process %d: %w", ch.pid, err)
+	}
+	return nil
+}
+
+// sockBuf is the send buffer asked for on each end of a child's socket.
+// The default (about 200 KiB on Linux) holds a fifth of a 1 MiB queue
+// item, so the sender stalls while the receiver allocates and clears the
+// slice the item will be read into; with room for a few items the two
+// overlap (BenchmarkXQueueLargeItems, same-run medians: 1.11–1.25 →
+// 1.28–1.30 GB/s; 1 and 2 MiB did no better than 4 MiB). The kernel
+// caps it at net.core.wmem_max and charges only for bytes in flight;
+// failure to set it only costs speed.
+const sockBuf = 4 << 20
+
+// pollableEnd makes the parent's end of a child's socket pair
+// non-blocking, so that the runtime's poller serves it, and wraps it in a
+// file. It runs after the fork, off the path from Start to the child
+// running. (A child moves its end to the poller only when it needs to:
+// see childStream.)
+func pollableEnd(fd int, name string) (*os.File, error) {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// setSockBuf asks for sockBuf bytes of send buffer on fd; failure only
+// costs speed.
+func setSockBuf(fd int) {
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, sockBuf)
+}
