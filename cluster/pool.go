@@ -1,0 +1,362 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mpgo/mp"
+	"github.com/mpgo/mp/backend"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+func init() {
+	if backend.Version != 1 {
+		panic("mp: package cluster was written for version 1 of mp's back-end seam, and mp has version " + strconv.Itoa(backend.Version) + "; use a version of github.com/mpgo/mp/cluster made for this mp")
+	}
+}
+
+// NewPool returns a pool whose tasks run on the workers that [Serve] pool
+// name on the JetStream server js is connected to, in any process on any
+// machine that runs the same binary. It is an ordinary *mp.Pool:
+// [mp.Map], [mp.MapSeq], [mp.MapSeqUnordered], [mp.Apply],
+// [mp.ApplyAsync], Close, Terminate, Join and Stats work on it as on a
+// process pool, and only functions registered with [mp.Register] may be
+// submitted (a closure fails at once with an error wrapping
+// [mp.ErrNotRegistered]). It is the analogue of submitting to a Celery
+// or RQ queue, without leaving mp's API.
+//
+// Many submitters may share a pool name; each gets its own replies. The
+// pool keeps [Window] tasks in flight; the workers decide how many run at
+// once. ctx bounds the set-up only: NewPool creates the pool's stream and
+// consumer if they do not exist yet, and sets [MaxDeliver] and [AckWait]
+// on them for every submitter and worker.
+//
+// Execution is at least once. A task whose worker dies or goes silent for
+// AckWait is delivered to another worker, up to MaxDeliver deliveries;
+// then it fails with an error wrapping [mp.ErrLost]. A task may thus run
+// more than once, in part or in full, so tasks should be idempotent: write
+// results under a key derived from the argument, not appended. Each task
+// is published with a message id, so a submission that the server got
+// twice (a retry after a lost acknowledgement) runs once.
+//
+// A task's context deadline travels with it, and the worker runs the task
+// under it. When a task's context is done before its reply comes, the
+// task ends with context.Cause of it at once, and its worker is asked to
+// cancel it. Terminate fails every task not yet resolved with
+// [mp.ErrTerminated], removes this submitter's queued tasks from the
+// server, and asks workers to cancel the ones they run. A task's error,
+// or its panic as an *mp.PanicError, arrives as from a process pool.
+//
+// Each task costs a few tens of microseconds of the server's and the
+// workers' time on top of the task itself, so tasks of under a
+// millisecond are best sent in chunks, as [mp.Map] does by itself.
+//
+// A reply is a plain NATS message: a submitter that loses its connection
+// while a task runs may miss it, and that task then waits for its
+// context or Terminate. Give such tasks a deadline.
+func NewPool(ctx context.Context, js jetstream.JetStream, name string, opts ...Option) (*mp.Pool, error) {
+	c := configure(opts)
+	stream, _, err := poolSetup(ctx, js, name, &c, true)
+	if err != nil {
+		return nil, err
+	}
+	nc := js.Conn()
+	s := &submitter{
+		js:      js,
+		nc:      nc,
+		stream:  stream,
+		name:    name,
+		id:      nuid.Next(),
+		c:       c,
+		waiting: map[uint64]*waiter{},
+		bySeq:   map[uint64]*waiter{},
+		term:    make(chan struct{}),
+		workers: c.window,
+	}
+	s.subject = poolPrefix(name) + s.id
+	s.inbox = nc.NewInbox()
+	if s.replies, err = nc.Subscribe(s.inbox+".*", s.onReply); err != nil {
+		return nil, fmt.Errorf("cluster: subscribe to replies: %w", err)
+	}
+	// The handlers only hand messages on, so the subscriptions keep up;
+	// a limit would drop replies silently when many large ones arrive
+	// at once.
+	_ = s.replies.SetPendingLimits(-1, -1)
+	advisories := "$JS.EVENT.ADVISORY.CONSUMER.*." + poolStream(name) + "." + workersConsumer
+	if s.advisories, err = nc.Subscribe(advisories, s.onAdvisory); err != nil {
+		_ = s.replies.Unsubscribe()
+		return nil, fmt.Errorf("cluster: subscribe to advisories: %w", err)
+	}
+	_ = s.advisories.SetPendingLimits(-1, -1)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		s.unsubscribe()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return mp.NewPoolOn(c.window, s, c.poolOpts...), nil
+}
+
+// submitter is the back-end of a pool made by NewPool: each of its
+// workers publishes one task at a time and waits for its reply.
+type submitter struct {
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	stream  jetstream.Stream
+	name    string
+	id      string // this submitter, unique among all of the pool
+	subject string // where this submitter's tasks go
+	inbox   string // replies come to inbox.<task number>
+	c       config
+
+	next     atomic.Uint64
+	term     chan struct{} // closed by Terminate
+	termOnce sync.Once
+
+	replies, advisories *nats.Subscription
+
+	mu      sync.Mutex
+	waiting map[uint64]*waiter // by task number
+	bySeq   map[uint64]*waiter // by stream sequence, once published
+	workers int                // Work calls still running
+}
+
+type waiter struct {
+	seq  uint64
+	done chan outcome // one outcome is kept; later ones are dropped
+}
+
+type outcome struct {
+	r    backend.Reply
+	err  error
+	lost bool // the server gave up on it: it must be deleted
+}
+
+func (w *waiter) resolve(o outcome) {
+	select {
+	case w.done <- o:
+	default:
+	}
+}
+
+// Remote reports true: tasks leave this process.
+func (s *submitter) Remote() bool { return true }
+
+// Work sends the tasks of q one at a time; the pool's Window of Work
+// calls keeps that many in flight.
+func (s *submitter) Work(_ int, q backend.Queue) {
+	defer s.exit()
+	for {
+		t, ok := q.Next()
+		if !ok {
+			return
+		}
+		if q.Terminated() {
+			q.Started()
+			q.Ended(true)
+			t.Fail(mp.ErrTerminated)
+			continue
+		}
+		s.run(q, t)
+	}
+}
+
+func (s *submitter) exit() {
+	s.mu.Lock()
+	s.workers--
+	last := s.workers == 0
+	s.mu.Unlock()
+	if last {
+		s.unsubscribe()
+	}
+}
+
+func (s *submitter) unsubscribe() {
+	_ = s.replies.Unsubscribe()
+	_ = s.advisories.Unsubscribe()
+}
+
+func (s *submitter) run(q backend.Queue, t backend.Task) {
+	ctx := t.Context()
+	fail := func(err error) {
+		q.Started()
+		q.Ended(true)
+		t.Fail(err)
+	}
+	if ctx != nil && ctx.Err() != nil {
+		fail(context.Cause(ctx))
+		return
+	}
+	req, err := t.Request()
+	if err != nil {
+		fail(err)
+		return
+	}
+	n := s.next.Add(1)
+	e := envelope{
+		req:      req,
+		id:       s.id + "." + strconv.FormatUint(n, 10),
+		reply:    s.inbox + "." + strconv.FormatUint(n, 10),
+		progress: s.c.ackWait / 3,
+	}
+	if ctx != nil {
+		e.deadline, _ = ctx.Deadline()
+	}
+	m := newTaskMsg(s.subject, &e)
+	if size, limit := msgSize(m), s.nc.MaxPayload(); int64(size) > limit {
+		fail(fmt.Errorf("cluster: the task's message takes %d bytes, more than the server's max_payload of %d: %w", size, limit, nats.ErrMaxPayload))
+		return
+	}
+	w := &waiter{done: make(chan outcome, 1)}
+	s.mu.Lock()
+	s.waiting[n] = w
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiting, n)
+		delete(s.bySeq, w.seq)
+		s.mu.Unlock()
+	}()
+
+	q.Started()
+	seq, err := s.publish(ctx, m)
+	if err != nil {
+		q.Ended(t.Complete(backend.Reply{}, err))
+		return
+	}
+	s.mu.Lock()
+	w.seq = seq
+	s.bySeq[seq] = w
+	s.mu.Unlock()
+
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case o := <-w.done:
+		if o.lost {
+			s.deleteMsg(seq)
+		}
+		q.Ended(t.Complete(o.r, o.err))
+	case <-ctxDone:
+		s.cancel("t:"+e.id, seq)
+		q.Ended(t.Complete(backend.Reply{}, context.Cause(ctx)))
+	case <-s.term:
+		q.Ended(t.Complete(backend.Reply{}, mp.ErrTerminated))
+	}
+}
+
+// publish sends m and returns its stream sequence. A publish whose
+// acknowledgement is lost is sent again with the same message id, which
+// the server drops if the first one did arrive.
+func (s *submitter) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ack, err := s.js.PublishMsg(pctx, m)
+		cancel()
+		if err == nil {
+			return ack.Sequence, nil
+		}
+		if ctx.Err() != nil {
+			return 0, context.Cause(ctx)
+		}
+		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		select {
+		case <-s.term:
+			return 0, mp.ErrTerminated
+		default:
+		}
+		if !retry || attempt == 3 {
+			return 0, fmt.Errorf("cluster: submit a task to pool %s: %w", s.name, err)
+		}
+	}
+}
+
+// cancel tells the workers to stop the task with message id id (payload
+// "t:<id>") or all tasks of this submitter ("s:<id>"), and removes the task
+// of stream sequence seq from the stream if no worker took it yet.
+func (s *submitter) cancel(what string, seq uint64) {
+	_ = s.nc.Publish(cancelSubject(s.name), []byte(what))
+	if seq != 0 {
+		s.deleteMsg(seq)
+	}
+}
+
+func (s *submitter) deleteMsg(seq uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.stream.DeleteMsg(ctx, seq) // gone already when a worker acked it
+}
+
+// Terminate fails the tasks in flight with mp.ErrTerminated (their Work
+// calls see term closed), removes this submitter's queued tasks from the
+// stream, and asks the workers to cancel the ones they run.
+func (s *submitter) Terminate() {
+	s.termOnce.Do(func() {
+		close(s.term)
+		_ = s.nc.Publish(cancelSubject(s.name), []byte("s:"+s.id))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.stream.Purge(ctx, jetstream.WithPurgeSubject(s.subject))
+	})
+}
+
+func (s *submitter) onReply(m *nats.Msg) {
+	n, err := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 10, 64)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	w := s.waiting[n]
+	s.mu.Unlock()
+	if w == nil {
+		return // a duplicate, or the task ended already
+	}
+	r, err := readReply(m)
+	w.resolve(outcome{r: r, err: err})
+}
+
+// advisory holds the fields this package reads from JetStream's
+// max_deliver and terminated advisories.
+type advisory struct {
+	Type       string `json:"type"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+	Reason     string `json:"reason"`
+}
+
+func (s *submitter) onAdvisory(m *nats.Msg) {
+	var a advisory
+	if json.Unmarshal(m.Data, &a) != nil {
+		return
+	}
+	s.mu.Lock()
+	w := s.bySeq[a.StreamSeq]
+	s.mu.Unlock()
+	if w == nil {
+		return
+	}
+	switch a.Type {
+	case "io.nats.jetstream.advisory.v1.max_deliver":
+		w.resolve(outcome{lost: true, err: fmt.Errorf("cluster: pool %s: task delivered %d times, the MaxDeliver limit, and no worker replied (each died or went silent for AckWait): %w", s.name, a.Deliveries, mp.ErrLost)})
+	case "io.nats.jetstream.advisory.v1.terminated":
+		reason := a.Reason
+		if reason == "" {
+			reason = "no reason given"
+		}
+		w.resolve(outcome{err: fmt.Errorf("cluster: pool %s: a worker refused the task: %s", s.name, reason)})
+	}
+}
