@@ -71,7 +71,9 @@ var (
 // server starts an embedded server for the test.
 func server(t *testing.T, opts ...embed.Option) *embed.Server {
 	t.Helper()
-	srv, err := embed.Run(t.Context(), opts...)
+	// Not t.Context(): it ends before the cleanups that still use the
+	// server run.
+	srv, err := embed.Run(context.Background(), opts...)
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
 	return srv
