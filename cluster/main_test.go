@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	square = mp.Register(func(_ context.Context, x int) (int, error) { return x * x, nil })
+	square  = mp.Register(func(_ context.Context, x int) (int, error) { return x * x, nil })
 	failing = mp.Register(func(_ context.Context, x int) (int, error) {
 		return 0, fmt.Errorf("task %d failed", x)
 	})
