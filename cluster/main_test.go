@@ -58,7 +58,6 @@ var (
 		blockedCancelled.Add(1)
 		return 0, context.Cause(ctx)
 	})
-	pid   = mp.Register(func(context.Context, int) (int, error) { return os.Getpid(), nil })
 	echoB = mp.Register(func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
 )
 
@@ -126,3 +125,7 @@ func pool(t *testing.T, srv *embed.Server, name string, opts ...cluster.Option) 
 }
 
 var errAny = errors.New("any")
+
+// embedPort makes the server listen on a free port of 127.0.0.1, for
+// worker processes.
+func embedPort() embed.Option { return embed.Port(0) }
