@@ -271,6 +271,9 @@ func (s *submitter) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 			return ack.Sequence, nil
 		}
 		if ctx.Err() != nil {
+			if !s.nc.IsConnected() {
+				return 0, fmt.Errorf("cluster: submit a task to pool %s: the connection to the server is %s: %w", s.name, status(s.nc), context.Cause(ctx))
+			}
 			return 0, context.Cause(ctx)
 		}
 		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)
@@ -296,6 +299,9 @@ func (s *submitter) cancel(what string, seq uint64) {
 }
 
 func (s *submitter) deleteMsg(seq uint64) {
+	if !s.nc.IsConnected() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = s.stream.DeleteMsg(ctx, seq) // gone already when a worker acked it
@@ -308,10 +314,25 @@ func (s *submitter) Terminate() {
 	s.termOnce.Do(func() {
 		close(s.term)
 		_ = s.nc.Publish(cancelSubject(s.name), []byte("s:"+s.id))
+		if !s.nc.IsConnected() {
+			return // the workers drop the tasks once nobody takes their replies
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.stream.Purge(ctx, jetstream.WithPurgeSubject(s.subject))
 	})
+}
+
+// status names the state of a connection that is not connected.
+func status(nc *nats.Conn) string {
+	switch nc.Status() {
+	case nats.RECONNECTING:
+		return "lost (reconnecting)"
+	case nats.CLOSED:
+		return "closed"
+	default:
+		return "not ready"
+	}
 }
 
 func (s *submitter) onReply(m *nats.Msg) {
@@ -323,10 +344,17 @@ func (s *submitter) onReply(m *nats.Msg) {
 	w := s.waiting[n]
 	s.mu.Unlock()
 	if w == nil {
-		return // a duplicate, or the task ended already
+		// A duplicate, or a task that ended already: nobody waits.
+		if m.Reply != "" {
+			_ = m.Respond(nil)
+		}
+		return
 	}
 	r, err := readReply(m)
 	w.resolve(outcome{r: r, err: err})
+	if m.Reply != "" {
+		_ = m.Respond(nil) // the worker may now forget the task
+	}
 }
 
 // advisory holds the fields this package reads from JetStream's

@@ -22,6 +22,10 @@ import (
 // caller sees, so a fetch of many large tasks must not come near it.
 const maxFetchBytes = 32 << 20
 
+// replyWait is how long a worker waits for its submitter to confirm a
+// reply.
+const replyWait = 5 * time.Second
+
 // fetchWait is how long one fetch waits for tasks before it asks again.
 const fetchWait = 10 * time.Second
 
@@ -64,6 +68,9 @@ func Serve(ctx context.Context, js jetstream.JetStream, name string, opts ...Opt
 		return err
 	}
 	w := &worker{nc: js.Conn(), name: name, log: c.log, running: map[string]*running{}}
+	if info := cons.CachedInfo(); info != nil {
+		w.maxDeliver = info.Config.MaxDeliver
+	}
 	if c.procPool {
 		w.local = mp.NewProcessPool(slots, c.procOpts...)
 	} else {
@@ -132,6 +139,9 @@ type worker struct {
 	name  string
 	log   *slog.Logger
 	local *mp.Pool
+	// maxDeliver is the pool's delivery limit, as the consumer had it
+	// when Serve started.
+	maxDeliver int
 
 	mu      sync.Mutex
 	running map[string]*running // by message id
@@ -204,10 +214,10 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 	if size, limit := msgSize(reply), w.nc.MaxPayload(); int64(size) > limit {
 		reply = newFailMsg(e.reply, fmt.Sprintf("cluster: the task's reply takes %d bytes, more than the server's max_payload of %d", size, limit))
 	}
-	if err := w.nc.PublishMsg(reply); err != nil {
-		// Leave the task to be delivered again rather than lose its reply.
-		w.log.Warn("cluster: sending a reply failed", "pool", w.name, "func", e.req.Func, "err", err)
-		_ = m.Nak()
+	// The submitter confirms the reply, since a plain publish to a
+	// submitter that is reconnecting would be lost, and its task with it.
+	if _, err := w.nc.RequestMsg(reply, replyWait); err != nil {
+		w.undelivered(m, e, err)
 		return
 	}
 	if unknownFunc(r) {
@@ -216,6 +226,20 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	_ = m.Ack()
+}
+
+// undelivered deals with a reply that its submitter did not confirm:
+// the task is delivered again after a while, when the submitter may be
+// back, or dropped once its deliveries have run out.
+func (w *worker) undelivered(m jetstream.Msg, e *envelope, err error) {
+	md, merr := m.Metadata()
+	if merr == nil && w.maxDeliver > 0 && md.NumDelivered >= uint64(w.maxDeliver) {
+		w.log.Warn("cluster: dropped a task whose submitter is gone", "pool", w.name, "func", e.req.Func, "err", err)
+		_ = m.TermWithReason("no submitter confirmed the reply")
+		return
+	}
+	w.log.Info("cluster: the submitter did not confirm a reply; the task will run again", "pool", w.name, "func", e.req.Func, "err", err)
+	_ = m.NakWithDelay(max(e.progress, time.Second))
 }
 
 // unknownFunc reports whether r says that its task names a function this
