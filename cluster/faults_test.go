@@ -167,7 +167,10 @@ func TestRefusedMessagesAreTerminated(t *testing.T) {
 
 	replies := make(chan *nats.Msg, 4)
 	inbox := nats.NewInbox()
-	sub, err := js.Conn().ChanSubscribe(inbox, replies)
+	sub, err := js.Conn().Subscribe(inbox, func(m *nats.Msg) {
+		_ = m.Respond(nil) // as a submitter confirms a reply
+		replies <- m
+	})
 	require.NoError(t, err)
 	defer func() { _ = sub.Unsubscribe() }()
 
