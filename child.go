@@ -5,6 +5,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	// Every process mp starts runs package initialisation again;
+	// stackstart makes that faster (see its documentation).
+	_ "github.com/mpgo/mp/internal/stackstart"
 )
 
 // Main must be the first statement of main and of TestMain:

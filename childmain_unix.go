@@ -89,14 +89,11 @@ func checkParent(token string) error {
 // parent sends it nothing, and on Linux the parent-death signal, not the
 // connection's end, is what ends it when the parent dies. A task that uses
 // no queue so runs without the poller's set-up and without a reader
-// goroutine and its thread. With internal/stackstart this took starting a
-// process from 1.50 to 1.43 times a minimal exec (the program of
-// BenchmarkProcessStartSmallProgram built with -trimpath, runs of 20
-// alternated with the build before); each alone is within the noise.
-// Blocking reads for good would do the same, but a reader blocked in read
+// goroutine and its thread, which BenchmarkProcessStartSmallProgram
+// measures together with internal/stackstart. Blocking reads for good would do the same, but a reader blocked in read
 // on its own thread needs the scheduler to hand it a processor for every
-// frame, which more than doubled the round trip of
-// ProcessPoolApplyAsync/pipeline=1.
+// frame, which makes the round trip of a pool worker
+// (BenchmarkProcessPoolApplyAsync/pipeline=1) much slower.
 type childStream struct {
 	fd   int
 	once sync.Once

@@ -127,13 +127,25 @@
 //
 // # Cancellation
 //
-// Every blocking call takes a [context.Context] as its first argument and
-// returns ctx.Err() (or [context.Cause]) when it is done first. Python's
+// Every blocking call takes a [context.Context] as its first argument.
+// One rule holds for all of them, pools, results, queues, pipes, threads
+// and processes alike: when ctx is done before the call can complete, it
+// returns context.Cause(ctx), which is ctx.Err() unless the context was
+// cancelled with a cause of its own ([context.WithCancelCause],
+// [context.WithTimeoutCause]), and the call has no effect. Python's
 // timeout= arguments are [context.WithTimeout]. A context bounds the wait
 // of the call it is passed to; it does not stop work that another caller
-// started.
+// started. A task's own context is cancelled with cause [ErrTerminated]
+// when its pool is terminated.
+//
+// # Misuse
+//
+// A mistake that no correct program makes panics with a message that
+// starts with "mp:", as package sync does: a negative worker count, a
+// second [JoinableQueue.TaskDone] for one item, [Pool.Join] before
+// [Pool.Close] or [Pool.Terminate], [Register] after [Main], a second
+// [AsyncResult.Then], options out of range. A call that is merely early or
+// late in a lifecycle returns an error instead, as Python raises one:
+// Start on a started [Thread] or [Process], Join or Result before Start,
+// Result while the task runs, a submission to a closed pool ([ErrClosed]).
 package mp
-
-// Every process mp starts runs package initialisation again; stackstart
-// makes that faster (see its documentation).
-import _ "github.com/mpgo/mp/internal/stackstart"

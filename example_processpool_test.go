@@ -22,17 +22,6 @@ var stubborn = mp.Register(func(_ context.Context, d time.Duration) (string, err
 	return "finished", nil
 })
 
-// The program of README's "A first program": square, registered at
-// package level (in process_test.go), runs in four worker processes.
-func Example() {
-	ctx := context.Background()
-	pool := mp.NewProcessPool(4) // or mp.NewPool(4): the same API on goroutines
-	squares, err := mp.Map(ctx, pool, square, []int{1, 2, 3, 4, 5})
-	pool.Close()
-	fmt.Println(squares, err, pool.Join(ctx))
-	// Output: [1 4 9 16 25] <nil> <nil>
-}
-
 func ExampleNewProcessPool() {
 	ctx := context.Background()
 	p := mp.NewProcessPool(2) // two worker processes

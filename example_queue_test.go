@@ -18,7 +18,11 @@ func ExampleJoinableQueue() {
 	consumed := make(chan struct{})
 	go func() {
 		defer close(consumed)
-		for item := range q.All(ctx) {
+		for item, err := range q.All(ctx) {
+			if err != nil {
+				fmt.Println(err)
+				return
+			}
 			fmt.Println("consumer got", item)
 			q.TaskDone()
 		}

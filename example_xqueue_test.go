@@ -4,7 +4,6 @@ package mp_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/mpgo/mp"
@@ -21,17 +20,14 @@ func init() {
 // printConsumer takes items until the queue is closed, printing each and
 // marking it done.
 func printConsumer(ctx context.Context, q *mp.JoinableQueue[string]) (struct{}, error) {
-	for {
-		res, err := q.Get(ctx)
-		if errors.Is(err, mp.ErrClosed) {
-			return struct{}{}, nil
-		}
+	for res, err := range q.All(ctx) {
 		if err != nil {
 			return struct{}{}, err
 		}
 		fmt.Println("consumer got", res)
 		q.TaskDone()
 	}
+	return struct{}{}, nil
 }
 
 // A JoinableQueue passed to a child process in its argument: the child
@@ -86,10 +82,13 @@ func exampleWriter(ctx context.Context, j writeJob) (struct{}, error) {
 }
 
 func exampleReader(ctx context.Context, q *mp.Queue[string]) (struct{}, error) {
-	for v := range q.All(ctx) {
+	for v, err := range q.All(ctx) {
+		if err != nil {
+			return struct{}{}, err
+		}
 		fmt.Printf("Get %s from queue.\n", v)
 	}
-	return struct{}{}, ctx.Err()
+	return struct{}{}, nil
 }
 
 // A Queue shared by a writer process and a reader process, as with

@@ -48,7 +48,7 @@ type HoldTwoArgs struct {
 // for two items ahead and waits for the second to arrive before it calls
 // TaskDone, so that its buffer is never empty when TaskDone runs.
 var HoldTwo = Register(func(ctx context.Context, a HoldTwoArgs) (struct{}, error) {
-	p := a.Q.c.impl.(*xproxy[int])
+	p := (*a.Q.remote.Load()).(*xproxy[int])
 	p.mu.Lock()
 	p.window = 2
 	p.mu.Unlock()

@@ -56,7 +56,7 @@ func (j *seqSlot[A, R]) Context() context.Context { return j.s.ctx }
 func (j *seqSlot[A, R]) Fail(err error)           { j.fail(nil, err) }
 
 func (j *seqSlot[A, R]) Complete(r backend.Reply, err error) bool {
-	return j.decode(nil, r.Value, replyError(r, err))
+	return j.decode(nil, r.Value, replyError(j.s.ctx, r, err))
 }
 
 func (j *seqSlot[A, R]) requestOn(c *conn, _ []byte) (message, error) {

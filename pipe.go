@@ -19,7 +19,9 @@ import (
 //
 // A PipeEnd is safe for concurrent use by multiple goroutines of one
 // process; each end should be used by one process. The zero value is not
-// usable; use [Pipe]. A PipeEnd must not be copied after first use.
+// usable; use [Pipe]. A PipeEnd must not be copied after first use. A
+// Send "synchronizes before" the Recv that returns its item, as a Put does
+// before its Get.
 type PipeEnd[T any] struct {
 	in, out *Queue[T]
 
@@ -49,7 +51,7 @@ func (e *PipeEnd[T]) Send(v T) error { return e.out.TryPut(v) }
 // or ctx is done. Once the other end is closed and every item it sent
 // has been received, Recv returns [io.EOF] (Python raises EOFError). After
 // this end's own Close it returns [ErrClosed]. If ctx is done first, it
-// returns ctx.Err().
+// returns context.Cause(ctx).
 func (e *PipeEnd[T]) Recv(ctx context.Context) (T, error) {
 	e.mu.Lock()
 	if e.peeked {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"testing"
+	"testing/synctest"
 
 	"github.com/mpgo/mp"
 	"github.com/stretchr/testify/assert"
@@ -35,32 +36,34 @@ func echoDouble(ctx context.Context, end *mp.PipeEnd[int]) (int, error) {
 func init() { mp.Register(echoDouble) }
 
 func TestPipeLocal(t *testing.T) {
-	ctx := t.Context()
-	a, b := mp.Pipe[string]()
-	done, cancel := context.WithCancel(ctx)
-	cancel()
-	assert.False(t, b.Poll(done), "nothing sent yet")
-	require.NoError(t, a.Send("hello"))
-	assert.True(t, b.Poll(done))
-	v, err := b.Recv(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "hello", v)
-	require.NoError(t, b.Send("back"))
-	v, err = a.Recv(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "back", v)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		a, b := mp.Pipe[string]()
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		assert.False(t, b.Poll(done), "nothing sent yet")
+		require.NoError(t, a.Send("hello"))
+		assert.True(t, b.Poll(done))
+		v, err := b.Recv(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "hello", v)
+		require.NoError(t, b.Send("back"))
+		v, err = a.Recv(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "back", v)
 
-	require.NoError(t, a.Send("last"))
-	a.Close()
-	v, err = b.Recv(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "last", v, "items sent before Close are still received")
-	_, err = b.Recv(ctx)
-	assert.ErrorIs(t, err, io.EOF)
-	assert.True(t, b.Poll(done), "Recv would return io.EOF at once")
-	assert.ErrorIs(t, b.Send("x"), mp.ErrClosed)
-	_, err = a.Recv(ctx)
-	assert.ErrorIs(t, err, mp.ErrClosed, "an end's own Close is not EOF")
+		require.NoError(t, a.Send("last"))
+		a.Close()
+		v, err = b.Recv(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "last", v, "items sent before Close are still received")
+		_, err = b.Recv(ctx)
+		assert.ErrorIs(t, err, io.EOF)
+		assert.True(t, b.Poll(done), "Recv would return io.EOF at once")
+		assert.ErrorIs(t, b.Send("x"), mp.ErrClosed)
+		_, err = a.Recv(ctx)
+		assert.ErrorIs(t, err, mp.ErrClosed, "an end's own Close is not EOF")
+	})
 }
 
 func TestPipeChild(t *testing.T) {

@@ -45,9 +45,12 @@ func ChunkSize(n int) MapOption {
 // and [Pool.Go]; at most the pool's number of workers run at once.
 //
 // A Pool is safe for concurrent use by multiple goroutines. The zero value
-// is not usable; use [NewPool] or [NewProcessPool]. Its worker goroutines live from NewPool
-// until the pool has been closed (or terminated) and its queue drained;
-// call [Pool.Join] to wait for that. A Pool must not be copied.
+// is not usable; use [NewPool], [NewProcessPool] or [NewPoolOn]. Its
+// worker goroutines live from the constructor until the pool has been
+// closed (or terminated) and its queue drained; call [Pool.Join] to wait
+// for that. A Pool must not be copied. A task's return "synchronizes
+// before" the return of the Get, Map or MapSeq step that hands over its
+// result.
 //
 // Submitting a trivial task with [Pool.Go] costs a few tens of nanoseconds
 // and allocates nothing; BenchmarkGo in pool_bench_test.go measures it

@@ -40,13 +40,11 @@ var processCount atomic.Int64
 // process group, so a Ctrl-C at the terminal reaches only the parent; the
 // children then die with it.
 //
-// Starting a child and collecting a trivial task's result takes 1.4 to 1.5
-// times as long as exec'ing and reaping a minimal static Go binary, about
-// 1.7 ms in a small program where that exec takes 1.2 ms
-// (BenchmarkProcessStartSmallProgram, 2-core AMD EPYC). Most of the
+// Starting a child and collecting a trivial task's result takes about 1.5
+// times as long as exec'ing and reaping a minimal static Go binary, a
+// couple of milliseconds (BenchmarkProcessStartSmallProgram). Most of the
 // difference is the initialisation of the packages the program links,
-// encoding/gob's above all, which every child runs again. Python's fork
-// start method takes 1.7 ms there and spawn 48 ms.
+// encoding/gob's above all, which every child runs again.
 // Start-up grows with what the binary initialises: a program that imports
 // package net links dynamically by default and pays for the dynamic
 // loader in every child.

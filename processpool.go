@@ -32,12 +32,11 @@ import (
 // Tiny tasks are cheap: [Map] sends a chunk of items (see [ChunkSize]) as
 // one message that the worker runs as a loop, and several tasks are in
 // flight to each worker at once (see [Pipeline]), so that a task does not
-// pay a round trip to the child. On a 2-core AMD EPYC with two workers, a
-// trivial task costs about 2 µs with ApplyAsync+Get (Python's Pool: 33 µs),
-// an item of Map about 0.1 µs with automatic chunking (Python: 0.18 µs)
-// and 2 µs with ChunkSize(1) (Python: 19 µs); a lone Apply, which waits
-// for the round trip, takes tens of microseconds (BenchmarkProcessPool* in
-// processpool_bench_test.go).
+// pay a round trip to the child. A trivial task costs about 2 µs with
+// ApplyAsync+Get, an item of Map about 0.1 µs with automatic chunking and
+// 2 µs with ChunkSize(1); a lone Apply, which waits for the round trip,
+// takes tens of microseconds (BenchmarkProcessPoolApplyAsync,
+// BenchmarkProcessPoolMap, BenchmarkProcessPoolApply).
 //
 // A process pool keeps its promises when workers die, where Python's Pool
 // hangs (gh-66587) and ProcessPoolExecutor breaks:
@@ -204,7 +203,7 @@ func (c *remoteChunk[A, R]) Context() context.Context { return c.m.ctx }
 func (c *remoteChunk[A, R]) Fail(err error)           { c.fail(nil, err) }
 
 func (c *remoteChunk[A, R]) Complete(r backend.Reply, err error) bool {
-	return c.decode(nil, r.Value, replyError(r, err))
+	return c.decode(nil, r.Value, replyError(c.m.ctx, r, err))
 }
 
 func (c *remoteChunk[A, R]) requestOn(cn *conn, buf []byte) (message, error) {

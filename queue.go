@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"iter"
-	"sync"
 	"sync/atomic"
 )
 
@@ -23,20 +22,17 @@ import (
 // a channel does before the matching receive.
 //
 // Moving an item from one goroutine to another through a Queue costs about
-// as much as through a buffered channel of the same capacity, some 40 to
-// 70 ns on a 2-core AMD EPYC with one or four producers and consumers, and
-// allocates nothing once the queue has grown to its working size
-// (BenchmarkQueue in queue_bench_test.go). With a ctx that can be done it
-// costs about a third more, half as much as a channel operation in a
-// select on ctx.Done().
+// as much as through a buffered channel of the same capacity, around 50 ns,
+// and allocates nothing once the queue has grown to its working size
+// (BenchmarkQueue). A ctx that can be done adds about a third, half the
+// cost of a channel operation in a select on ctx.Done().
 //
 // A *Queue placed in a task's argument, directly or in a struct field,
 // crosses to the child process as a handle (see [Queue.GobEncode]): the
 // child gets a queue with the same methods, and the state stays in the
 // process that created the queue. Moving a small item from the parent to
-// a consumer child costs about 400 ns (BenchmarkXQueueToChild, 2-core AMD
-// EPYC), some ten times faster than Python's multiprocessing.Queue. Items
-// a child held when it died are delivered again to other consumers.
+// a consumer child costs around 400 ns (BenchmarkXQueueToChild). Items a
+// child held when it died are delivered again to other consumers.
 //
 // Every item whose Put returned nil is delivered or reported, never
 // dropped. After Close, a child's Put returns [ErrClosed] as the parent's
@@ -47,14 +43,14 @@ import (
 // first one's reason ([ErrClosed] or a *[PanicError]), and if the task
 // makes no such call, the task fails with that error.
 type Queue[T any] struct {
-	c core[T]
+	core[T] // the state, and the methods shared with JoinableQueue
 }
 
 // JoinableQueue is a [Queue] that also counts unfinished tasks, the
 // analogue of Python's queue.Queue with task_done and join, and of
 // multiprocessing.JoinableQueue. Every successful Put adds one unfinished
 // task; every [JoinableQueue.TaskDone] removes one; [JoinableQueue.Join]
-// waits until none are left.
+// waits until none are left. Its other methods are those of a Queue.
 //
 // A JoinableQueue is safe for concurrent use by multiple goroutines. A Put
 // "synchronizes before" the Get that returns its item. The zero value for
@@ -76,7 +72,7 @@ type Queue[T any] struct {
 // after it had returned (see [Queue]) is counted by Join, as well as
 // reported in the child.
 type JoinableQueue[T any] struct {
-	c core[T]
+	core[T] // the state, and the methods shared with Queue
 }
 
 // NewQueue returns an empty queue that holds at most maxsize items, or any
@@ -84,7 +80,7 @@ type JoinableQueue[T any] struct {
 // Memory for the items is allocated as the queue fills, not up front.
 func NewQueue[T any](maxsize int) *Queue[T] {
 	q := new(Queue[T])
-	q.c.local.maxsize = maxsize
+	q.local.maxsize = maxsize
 	return q
 }
 
@@ -94,7 +90,7 @@ func NewQueue[T any](maxsize int) *Queue[T] {
 // is as for [NewQueue].
 func NewLIFOQueue[T any](maxsize int) *Queue[T] {
 	q := NewQueue[T](maxsize)
-	q.c.local.order = lifo
+	q.local.order = lifo
 	return q
 }
 
@@ -113,8 +109,8 @@ func NewPriorityQueue[T any](maxsize int, less func(a, b T) bool) *Queue[T] {
 		panic("mp: NewPriorityQueue with a nil less function")
 	}
 	q := NewQueue[T](maxsize)
-	q.c.local.order = priority
-	q.c.local.less = less
+	q.local.order = priority
+	q.local.less = less
 	return q
 }
 
@@ -123,132 +119,133 @@ func NewPriorityQueue[T any](maxsize int, less func(a, b T) bool) *Queue[T] {
 // multiprocessing.JoinableQueue(maxsize).
 func NewJoinableQueue[T any](maxsize int) *JoinableQueue[T] {
 	q := new(JoinableQueue[T])
-	q.c.local.maxsize = maxsize
+	q.local.maxsize = maxsize
 	return q
 }
 
+// core is what Queue and JoinableQueue share: their state, and the methods
+// they have in common, which are promoted to both from here so that each
+// is written and documented once. The method docs therefore name Python's
+// Queue; for a JoinableQueue the twin is JoinableQueue's method of the
+// same name.
+type core[T any] struct {
+	// remote serves the queue once its state is shared with other
+	// processes: in a child, an *xproxy to the parent, which owns the
+	// state; in the owner, once it has handed the queue to a child, the
+	// *xstate around local. It is nil for a queue no other process knows,
+	// so that the zero value works and the local path is a direct call
+	// after one atomic load. It is atomic because the owner shares a queue
+	// while other goroutines may be using it.
+	remote atomic.Pointer[queueImpl[T]]
+	local  localQueue[T]
+}
+
 // Put adds v at the back of the queue, the analogue of Python's
-// Queue.put(v). It blocks while the queue is full, until a Get makes room,
-// the queue is closed, or ctx is done; Python's timeout= is
-// [context.WithTimeout].
+// Queue.put(v); a [JoinableQueue] also counts one more unfinished task,
+// which [JoinableQueue.Join] waits on. Put blocks while the queue is full,
+// until a Get makes room, the queue is closed, or ctx is done; Python's
+// timeout= is [context.WithTimeout].
 //
-// On success, Put returns nil. After [Queue.Close] it returns [ErrClosed].
-// If ctx is done first, or already done when Put is called, it returns
-// ctx.Err() and leaves the queue unchanged.
-func (q *Queue[T]) Put(ctx context.Context, v T) error { return q.c.put(ctx, v, true) }
+// On success, Put returns nil. After Close it returns [ErrClosed]. If ctx
+// is done first, or already done when Put is called, it returns
+// context.Cause(ctx) and leaves the queue, and the count of unfinished
+// tasks, unchanged.
+func (q *core[T]) Put(ctx context.Context, v T) error { return q.put(ctx, v, true) }
 
-// TryPut adds v at the back of the queue if there is room, the analogue of
-// Python's Queue.put_nowait(v). It never blocks: it returns [ErrFull] when
-// the queue is full and [ErrClosed] after [Queue.Close].
-func (q *Queue[T]) TryPut(v T) error { return q.c.put(context.Background(), v, false) }
+// TryPut adds v at the back of the queue if there is room, and for a
+// [JoinableQueue] one unfinished task, the analogue of Python's
+// Queue.put_nowait(v). It never blocks: it returns [ErrFull] when the
+// queue is full and [ErrClosed] after Close.
+func (q *core[T]) TryPut(v T) error { return q.put(context.Background(), v, false) }
 
 // Get removes and returns the item at the front of the queue, the analogue
-// of Python's Queue.get(). It blocks while the queue is empty, until a Put
-// supplies an item, the queue is closed, or ctx is done.
-//
-// After [Queue.Close], Get still returns the items left in the queue, then
-// [ErrClosed] once it is drained. If ctx is done first, or already done
-// when Get is called, it returns ctx.Err() and leaves the queue unchanged.
-func (q *Queue[T]) Get(ctx context.Context) (T, error) { return q.c.get(ctx, true) }
-
-// TryGet removes and returns the item at the front of the queue if there
-// is one, the analogue of Python's Queue.get_nowait(). It never blocks: it
-// returns [ErrEmpty] when the queue is empty, and [ErrClosed] when it is
-// closed and drained.
-func (q *Queue[T]) TryGet() (T, error) { return q.c.get(context.Background(), false) }
-
-// Len returns the number of items in the queue, the analogue of Python's
-// Queue.qsize(). It is a snapshot: other goroutines may change the queue
-// before the caller acts on it.
-func (q *Queue[T]) Len() int { return q.c.len() }
-
-// Close shuts the queue down, the analogue of Python 3.13's
-// Queue.shutdown(). Afterwards Put and TryPut return [ErrClosed], and so do
-// the Puts blocked in a full queue, whose items are not added. Get and
-// TryGet keep returning the items left, then return [ErrClosed]; Gets
-// blocked on the empty queue return [ErrClosed] at once. Closing a closed
-// queue does nothing.
-func (q *Queue[T]) Close() { q.c.close(false) }
-
-// CloseNow shuts the queue down and discards the items left in it, the
-// analogue of Python 3.13's Queue.shutdown(immediate=True). Afterwards
-// every Put and every Get, including the ones blocked, returns
-// [ErrClosed].
-func (q *Queue[T]) CloseNow() { q.c.close(true) }
-
-// All returns an iterator over the items of the queue, each removed with
-// [Queue.Get]. The loop ends when the queue is closed and drained, or when
-// ctx is done; check ctx.Err() afterwards to tell the two apart. It is the
-// Go form of Python's "while True: item = q.get()" consumer loop.
-func (q *Queue[T]) All(ctx context.Context) iter.Seq[T] { return q.c.all(ctx) }
-
-// Put adds v at the back of the queue and one unfinished task to the
-// count that [JoinableQueue.Join] waits on, the analogue of Python's
-// JoinableQueue.put(v). It blocks while the queue is full, until a Get
-// makes room, the queue is closed, or ctx is done.
-//
-// On success, Put returns nil. After [JoinableQueue.Close] it returns
-// [ErrClosed]. If ctx is done first, or already done when Put is called,
-// it returns ctx.Err() and leaves the queue and the count unchanged.
-func (q *JoinableQueue[T]) Put(ctx context.Context, v T) error { return q.c.put(ctx, v, true) }
-
-// TryPut adds v at the back of the queue, and one unfinished task, if there
-// is room, the analogue of Python's JoinableQueue.put_nowait(v). It never
-// blocks: it returns [ErrFull] when the queue is full and [ErrClosed] after
-// [JoinableQueue.Close].
-func (q *JoinableQueue[T]) TryPut(v T) error { return q.c.put(context.Background(), v, false) }
-
-// Get removes and returns the item at the front of the queue, the analogue
-// of Python's JoinableQueue.get(). The caller calls
+// of Python's Queue.get(). A consumer of a [JoinableQueue] calls
 // [JoinableQueue.TaskDone] once it has finished with the item. Get blocks
 // while the queue is empty, until a Put supplies an item, the queue is
 // closed, or ctx is done.
 //
-// After [JoinableQueue.Close], Get still returns the items left in the
-// queue, then [ErrClosed] once it is drained. If ctx is done first, or
-// already done when Get is called, it returns ctx.Err() and leaves the
-// queue unchanged.
-func (q *JoinableQueue[T]) Get(ctx context.Context) (T, error) { return q.c.get(ctx, true) }
+// After Close, Get still returns the items left in the queue, then
+// [ErrClosed] once it is drained. If ctx is done first, or already done
+// when Get is called, it returns context.Cause(ctx) and leaves the queue
+// unchanged.
+func (q *core[T]) Get(ctx context.Context) (T, error) { return q.get(ctx, true) }
 
 // TryGet removes and returns the item at the front of the queue if there
-// is one, the analogue of Python's JoinableQueue.get_nowait(). It never
-// blocks: it returns [ErrEmpty] when the queue is empty, and [ErrClosed]
-// when it is closed and drained.
-func (q *JoinableQueue[T]) TryGet() (T, error) { return q.c.get(context.Background(), false) }
+// is one, the analogue of Python's Queue.get_nowait(). It never blocks: it
+// returns [ErrEmpty] when the queue is empty, and [ErrClosed] when it is
+// closed and drained. In a child process, a TryGet that finds none of the
+// items prefetched for this process asks the owner: a round trip.
+func (q *core[T]) TryGet() (T, error) { return q.get(context.Background(), false) }
 
 // Len returns the number of items in the queue, the analogue of Python's
-// JoinableQueue.qsize(). Items taken by Get but not yet marked done are not
-// counted. It is a snapshot: other goroutines may change the queue before
-// the caller acts on it.
-func (q *JoinableQueue[T]) Len() int { return q.c.len() }
+// Queue.qsize(). Items that Get has returned are not counted, even those of
+// a [JoinableQueue] not yet marked done. It is a snapshot: other goroutines
+// may change the queue before the caller acts on it.
+//
+// In a child process, Len first waits for the answers to this process's
+// Puts in flight and then asks the owner: a round trip. It returns 0 when
+// the connection to the owner is lost.
+func (q *core[T]) Len() int { return q.len() }
 
 // Close shuts the queue down, the analogue of Python 3.13's
 // Queue.shutdown(). Afterwards Put and TryPut return [ErrClosed], and so do
 // the Puts blocked in a full queue, whose items are not added. Get and
 // TryGet keep returning the items left, then return [ErrClosed]; Gets
-// blocked on the empty queue return [ErrClosed] at once. [JoinableQueue.Join]
-// keeps working: it still waits for the items left in the queue. Closing a
-// closed queue does nothing.
-func (q *JoinableQueue[T]) Close() { q.c.close(false) }
+// blocked on the empty queue return [ErrClosed] at once. A
+// [JoinableQueue]'s Join keeps working: it still waits for the items left
+// in the queue. Closing a closed queue does nothing.
+//
+// In a child process, Close first waits for the answers to this process's
+// Puts in flight and then asks the owner to close the queue, for every
+// process, and waits for its answer: a round trip. When the connection to
+// the owner is lost, Close does nothing.
+func (q *core[T]) Close() { q.close(false) }
 
-// CloseNow shuts the queue down and discards the items left in it, counting
-// each as done, the analogue of Python 3.13's
-// Queue.shutdown(immediate=True). Afterwards every Put and every Get,
-// including the ones blocked, returns [ErrClosed]; [JoinableQueue.Join]
-// waits only for the items that Get had already returned.
-func (q *JoinableQueue[T]) CloseNow() { q.c.close(true) }
+// CloseNow shuts the queue down and discards the items left in it, the
+// analogue of Python 3.13's Queue.shutdown(immediate=True). Afterwards
+// every Put and every Get, including the ones blocked, returns
+// [ErrClosed]. A [JoinableQueue] counts each discarded item as done: its
+// Join waits only for the items that Get had already returned. In a child
+// process, CloseNow is a round trip to the owner, as Close is.
+func (q *core[T]) CloseNow() { q.close(true) }
 
 // All returns an iterator over the items of the queue, each removed with
-// [JoinableQueue.Get]; call [JoinableQueue.TaskDone] for each as with Get:
+// Get, the Go form of Python's "while True: item = q.get()" consumer
+// loop. It yields each item with a nil error, and ends without an error
+// when the queue is closed and drained. When Get fails in any other way,
+// All yields the zero T with that error and ends: the error is
+// context.Cause(ctx) once ctx is done and, in a child process, the error
+// of a lost connection to the owner or of an item that could not be
+// decoded. A consumer of a [JoinableQueue] calls [JoinableQueue.TaskDone] for each
+// item, as with Get:
 //
-//	for item := range q.All(ctx) {
+//	for item, err := range q.All(ctx) {
+//		if err != nil {
+//			return err
+//		}
 //		process(item)
 //		q.TaskDone()
 //	}
 //
-// The loop ends when the queue is closed and drained, or when ctx is done;
-// check ctx.Err() afterwards to tell the two apart.
-func (q *JoinableQueue[T]) All(ctx context.Context) iter.Seq[T] { return q.c.all(ctx) }
+// A loop with one variable, "for item := range q.All(ctx)", drops the
+// error: it suits only a queue of this process and a ctx that is never
+// done, where no error can occur.
+func (q *core[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for {
+			v, err := q.get(ctx, true)
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			// After an error every later Get would fail again (ctx, the
+			// connection) or the caller would lose track of which item
+			// failed (decoding): one error ends the loop.
+			if !yield(v, err) || err != nil {
+				return
+			}
+		}
+	}
+}
 
 // TaskDone marks one unfinished task as done, the analogue of Python's
 // JoinableQueue.task_done(): a consumer calls it once for each item it got,
@@ -258,8 +255,12 @@ func (q *JoinableQueue[T]) All(ctx context.Context) iter.Seq[T] { return q.c.all
 //
 // A call to TaskDone "synchronizes before" the return of any Join call
 // that it unblocks.
+//
+// In a child process, TaskDone does not wait for the owner: it queues a
+// report on the connection to the owner, which reaches the owner before
+// anything this process sends afterwards.
 func (q *JoinableQueue[T]) TaskDone() {
-	if err := q.c.taskDone(); err != nil {
+	if err := q.taskDone(); err != nil {
 		panic(err.Error())
 	}
 }
@@ -271,27 +272,38 @@ func (q *JoinableQueue[T]) TaskDone() {
 // another.
 //
 // Join returns nil when no unfinished task is left. If ctx is done first,
-// or already done when Join is called, it returns ctx.Err().
-func (q *JoinableQueue[T]) Join(ctx context.Context) error { return q.c.join(ctx) }
+// or already done when Join is called, it returns context.Cause(ctx).
+//
+// In a child process, Join first waits for the answers to this process's
+// Puts in flight, and returns the error that counts the ones the queue
+// refused (see [Queue]) if there were any; then it waits for the owner's
+// Join, over the connection. Once the queue has crossed to a child, Join,
+// in any process, reports items lost since the last such report with an
+// error wrapping [ErrLost], as [JoinableQueue] describes.
+func (q *JoinableQueue[T]) Join(ctx context.Context) error { return q.join(ctx) }
 
 // errTooManyTaskDone is what queueImpl.taskDone reports when the count of
 // unfinished tasks would go negative; JoinableQueue.TaskDone turns it into
 // a panic with the same text.
 var errTooManyTaskDone = errors.New("mp: JoinableQueue.TaskDone called more times than items were put")
 
-// queueImpl is the seam between the public queue types and the state they
-// act on. Every operation of Queue and JoinableQueue goes through it, so
-// that a queue handed to a child process can be served there by a proxy
-// to the parent, which owns the state, with unchanged methods.
+// queueImpl is the seam between the public queue types and a state shared
+// with other processes. Every operation of Queue and JoinableQueue on such
+// a queue goes through it, so that a queue handed to a child process is
+// served there by a proxy to the parent, which owns the state, and in the
+// parent by the state that also serves the children, with unchanged
+// methods.
 //
-// The local implementation is *localQueue. An implementation must give the
-// documented semantics of the public methods: put and get with block set
-// wait as Put and Get do and return ctx.Err() on cancellation, without it
-// they never wait and report ErrFull or ErrEmpty; close(true) is CloseNow;
-// taskDone returns nil or errTooManyTaskDone, never another error, and
-// does not panic itself, so that the panic happens in the caller's
-// goroutine and process. A failure of the connection to the owner is
-// reported by the next put, get or join (join's error may wrap ErrLost).
+// The implementations are *xstate in the owner and *xproxy in a child;
+// *localQueue satisfies it too, and serves a queue nobody shares. An
+// implementation must give the documented semantics of the public
+// methods: put and get with block set wait as Put and Get do and return
+// context.Cause(ctx) on cancellation, without it they never wait and report
+// ErrFull or ErrEmpty; close(true) is CloseNow; taskDone returns nil or
+// errTooManyTaskDone, never another error, and does not panic itself, so
+// that the panic happens in the caller's goroutine and process. A failure
+// of the connection to the owner is reported by the next put, get or join
+// (join's error may wrap ErrLost).
 type queueImpl[T any] interface {
 	put(ctx context.Context, v T, block bool) error
 	get(ctx context.Context, block bool) (T, error)
@@ -301,489 +313,79 @@ type queueImpl[T any] interface {
 	join(ctx context.Context) error
 }
 
-var _ queueImpl[int] = (*localQueue[int])(nil)
+var (
+	_ queueImpl[int] = (*localQueue[int])(nil)
+	_ queueImpl[int] = (*xstate[int])(nil)
+	_ queueImpl[int] = (*xproxy[int])(nil)
+)
 
-// core is what Queue and JoinableQueue share: the seam and the local state.
-type core[T any] struct {
-	// impl serves the queue when the state lives elsewhere (in a child
-	// process, the parent's queue). It is set once, before the queue value
-	// is shared, and stays nil for a queue that this process owns, so that
-	// the zero value works and the local path is a direct call.
-	impl  queueImpl[T]
-	local localQueue[T]
-	// xs is set, once, when this process hands the queue to a child
-	// (xqueue.go): from then on the local state is shared with the
-	// children's proxies, Puts encode at once, and items that a dead
-	// child held come back. It is atomic because sharing happens while
-	// other goroutines may already use the queue.
-	xs atomic.Pointer[xstate[T]]
-}
+// The dispatch: the shared state when there is one, else the local queue.
 
 func (c *core[T]) put(ctx context.Context, v T, block bool) error {
-	if c.impl != nil {
-		return c.impl.put(ctx, v, block)
-	}
-	if x := c.xs.Load(); x != nil {
-		return x.put(ctx, v, block)
+	if r := c.remote.Load(); r != nil {
+		return (*r).put(ctx, v, block)
 	}
 	return c.local.put(ctx, v, block)
 }
 
 func (c *core[T]) get(ctx context.Context, block bool) (T, error) {
-	if c.impl != nil {
-		return c.impl.get(ctx, block)
-	}
-	if x := c.xs.Load(); x != nil {
-		v, _, err := x.take(ctx, block)
-		return v, err
+	if r := c.remote.Load(); r != nil {
+		return (*r).get(ctx, block)
 	}
 	return c.local.get(ctx, block)
 }
 
 func (c *core[T]) len() int {
-	if c.impl != nil {
-		return c.impl.len()
-	}
-	if x := c.xs.Load(); x != nil {
-		return x.len()
+	if r := c.remote.Load(); r != nil {
+		return (*r).len()
 	}
 	return c.local.len()
 }
 
 func (c *core[T]) close(immediate bool) {
-	if c.impl != nil {
-		c.impl.close(immediate)
-		return
-	}
-	if x := c.xs.Load(); x != nil {
-		x.close(immediate)
+	if r := c.remote.Load(); r != nil {
+		(*r).close(immediate)
 		return
 	}
 	c.local.close(immediate)
 }
 
 func (c *core[T]) taskDone() error {
-	if c.impl != nil {
-		return c.impl.taskDone()
+	if r := c.remote.Load(); r != nil {
+		return (*r).taskDone()
 	}
 	return c.local.taskDone()
 }
 
 func (c *core[T]) join(ctx context.Context) error {
-	if c.impl != nil {
-		return c.impl.join(ctx)
-	}
-	if x := c.xs.Load(); x != nil {
-		return x.join(ctx)
+	if r := c.remote.Load(); r != nil {
+		return (*r).join(ctx)
 	}
 	return c.local.join(ctx)
 }
 
-func (c *core[T]) all(ctx context.Context) iter.Seq[T] {
-	return func(yield func(T) bool) {
-		for {
-			v, err := c.get(ctx, true)
-			if err != nil || !yield(v) {
-				return
-			}
-		}
+// doneChan returns the channel that a call waits on: for a blocking call
+// (block set), ctx's done channel, or an error if ctx is already done, so
+// that, as in semaphore.Acquire, a caller whose ctx is done fails even if
+// it could proceed without waiting; for a Try call, which never waits and
+// ignores ctx, nil. It is split from liveDone so that it inlines, and a
+// Try call pays no call for it.
+func doneChan(ctx context.Context, block bool) (<-chan struct{}, error) {
+	if !block {
+		return nil, nil
 	}
+	return liveDone(ctx)
 }
 
-// localQueue is a queue whose state lives in this process: a ring buffer
-// (a heap for a priority queue) under a mutex, with FIFO lists of blocked putters and getters. An
-// operation that must wait parks on its own waiter's channel, so that a
-// wake-up goes to exactly one goroutine (no broadcast storm) and
-// cancellation needs no extra goroutine. Items are handed to a waiting
-// getter directly, as the runtime does for channels, so that a woken
-// getter never has to compete for the item again.
-//
-// Invariants: getters wait only while the buffer is empty, putters only
-// while it is full; neither waits once closed.
-type localQueue[T any] struct {
-	mu      sync.Mutex
-	buf     []T // ring; len(buf) is zero or a power of two
-	head    int // index of the front item
-	n       int // number of items in buf
-	maxsize int // <= 0: unbounded
-	closed  bool
-	order   order
-	less    func(a, b T) bool // for priority: buf[:n] is a heap, head is 0
-
-	// unfinished counts the items put and not yet marked done. It is
-	// raised under mu, with the item, but TaskDone lowers it without the
-	// lock, which consumers would otherwise take a second time per item;
-	// only the TaskDone that brings it to zero while joining is set takes
-	// the lock, to release the Join calls.
-	unfinished atomic.Int64
-	joining    atomic.Bool   // set while idle may be non-nil; written under mu
-	idle       chan struct{} // closed when unfinished drops to zero; nil while no Join waits
-	getters    waitList[T]
-	putters    waitList[T]
-	waiters    sync.Pool // of *waiter[T], reused so that blocking allocates nothing
-}
-
-// order is the discipline by which a localQueue hands out its items.
-type order uint8
-
-const (
-	fifo order = iota
-	lifo
-	priority
-)
-
-// waiter is one goroutine blocked in put or get.
-type waiter[T any] struct {
-	// ready receives one token, sent under the queue's lock, when the
-	// operation is complete: v then holds the item a getter received, and
-	// err the result.
-	ready      chan struct{}
-	v          T // the item to put, or the item received
-	err        error
-	prev, next *waiter[T]
-	queued     bool // in a waitList; only read and written under the lock
-}
-
-// waitList is a FIFO of waiters, doubly linked so that a cancelled waiter
-// leaves it in constant time.
-type waitList[T any] struct {
-	head, tail *waiter[T]
-}
-
-func (l *waitList[T]) push(w *waiter[T]) {
-	w.queued = true
-	w.prev, w.next = l.tail, nil
-	if l.tail == nil {
-		l.head = w
-	} else {
-		l.tail.next = w
-	}
-	l.tail = w
-}
-
-func (l *waitList[T]) remove(w *waiter[T]) {
-	if w.prev == nil {
-		l.head = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		l.tail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next, w.queued = nil, nil, false
-}
-
-func (l *waitList[T]) pop() *waiter[T] {
-	w := l.head
-	if w != nil {
-		l.remove(w)
-	}
-	return w
-}
-
-// wake completes w with err. The caller holds the lock and has already
-// stored any item in w.v.
-func wake[T any](w *waiter[T], err error) {
-	w.err = err
-	w.ready <- struct{}{}
-}
-
-func (q *localQueue[T]) newWaiter() *waiter[T] {
-	if w, ok := q.waiters.Get().(*waiter[T]); ok {
-		return w
-	}
-	return &waiter[T]{ready: make(chan struct{}, 1)}
-}
-
-func (q *localQueue[T]) freeWaiter(w *waiter[T]) {
-	var zero T
-	w.v, w.err = zero, nil
-	q.waiters.Put(w)
-}
-
-// wait parks the calling goroutine until w is complete or done is closed.
-// w must be in list. On cancellation it returns false, with w out of the
-// list; if w completed meanwhile the completion wins, so that an item
-// handed over is never lost.
-func (q *localQueue[T]) wait(done <-chan struct{}, w *waiter[T], list *waitList[T]) bool {
-	if done == nil {
-		<-w.ready
-		return true
-	}
-	select {
-	case <-w.ready:
-		return true
-	case <-done:
-	}
-	q.mu.Lock()
-	if w.queued {
-		list.remove(w)
-		q.mu.Unlock()
-		return false
-	}
-	q.mu.Unlock()
-	// Completed under the lock before we took it: the token is there.
-	<-w.ready
-	return true
-}
-
-// doneChan returns ctx's done channel, or an error if ctx is already done:
-// as in semaphore.Acquire, a caller whose ctx is done fails even if it
-// could proceed without waiting.
-func doneChan(ctx context.Context) (<-chan struct{}, error) {
+// liveDone returns ctx's done channel, or context.Cause(ctx) if it is closed.
+func liveDone(ctx context.Context) (<-chan struct{}, error) {
 	done := ctx.Done()
 	if done != nil {
 		select {
 		case <-done:
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		default:
 		}
 	}
 	return done, nil
-}
-
-func (q *localQueue[T]) put(ctx context.Context, v T, block bool) error {
-	var done <-chan struct{}
-	if block {
-		var err error
-		if done, err = doneChan(ctx); err != nil {
-			return err
-		}
-	}
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return ErrClosed
-	}
-	if w := q.getters.pop(); w != nil {
-		q.unfinished.Add(1)
-		w.v = v
-		wake(w, nil)
-		q.mu.Unlock()
-		return nil
-	}
-	if q.maxsize <= 0 || q.n < q.maxsize {
-		q.push(v)
-		q.unfinished.Add(1)
-		q.mu.Unlock()
-		return nil
-	}
-	if !block {
-		q.mu.Unlock()
-		return ErrFull
-	}
-	w := q.newWaiter()
-	w.v = v
-	q.putters.push(w)
-	q.mu.Unlock()
-	if !q.wait(done, w, &q.putters) {
-		q.freeWaiter(w)
-		return ctx.Err()
-	}
-	err := w.err
-	q.freeWaiter(w)
-	return err
-}
-
-func (q *localQueue[T]) get(ctx context.Context, block bool) (T, error) {
-	var zero T
-	var done <-chan struct{}
-	if block {
-		var err error
-		if done, err = doneChan(ctx); err != nil {
-			return zero, err
-		}
-	}
-	q.mu.Lock()
-	if q.n > 0 {
-		v := q.pop()
-		if w := q.putters.pop(); w != nil {
-			q.push(w.v)
-			q.unfinished.Add(1)
-			wake(w, nil)
-		}
-		q.mu.Unlock()
-		return v, nil
-	}
-	if q.closed {
-		q.mu.Unlock()
-		return zero, ErrClosed
-	}
-	if !block {
-		q.mu.Unlock()
-		return zero, ErrEmpty
-	}
-	w := q.newWaiter()
-	q.getters.push(w)
-	q.mu.Unlock()
-	if !q.wait(done, w, &q.getters) {
-		q.freeWaiter(w)
-		return zero, ctx.Err()
-	}
-	v, err := w.v, w.err
-	q.freeWaiter(w)
-	return v, err
-}
-
-// push appends v to the ring, growing it if needed. The caller holds the
-// lock and has checked maxsize.
-func (q *localQueue[T]) push(v T) {
-	if q.n == len(q.buf) {
-		q.resize(max(2*len(q.buf), 8))
-	}
-	q.buf[(q.head+q.n)&(len(q.buf)-1)] = v
-	q.n++
-	if q.order == priority {
-		q.up(q.n - 1)
-	}
-}
-
-// pop removes the next item to hand out. The caller holds the lock and has
-// checked that the ring is not empty.
-func (q *localQueue[T]) pop() T {
-	var zero T
-	var v T
-	switch q.order {
-	case fifo:
-		v = q.buf[q.head]
-		q.buf[q.head] = zero // let the item be collected
-		q.head = (q.head + 1) & (len(q.buf) - 1)
-		q.n--
-	case lifo:
-		i := (q.head + q.n - 1) & (len(q.buf) - 1)
-		v = q.buf[i]
-		q.buf[i] = zero
-		q.n--
-	case priority:
-		v = q.buf[0]
-		q.n--
-		q.buf[0] = q.buf[q.n]
-		q.buf[q.n] = zero
-		q.down(0)
-	}
-	// An unbounded queue gives back memory after a burst; the quarter
-	// threshold keeps a queue hovering near a size from resizing often.
-	// A bounded queue keeps its ring, as a channel keeps its buffer.
-	if q.maxsize <= 0 && len(q.buf) > 1024 && q.n < len(q.buf)/4 {
-		q.resize(len(q.buf) / 2)
-	}
-	return v
-}
-
-// up and down restore the heap order of buf[:n] after the item at i moved,
-// as container/heap does; the heap's root, buf[0], is the least item.
-func (q *localQueue[T]) up(i int) {
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !q.less(q.buf[i], q.buf[parent]) {
-			return
-		}
-		q.buf[i], q.buf[parent] = q.buf[parent], q.buf[i]
-		i = parent
-	}
-}
-
-func (q *localQueue[T]) down(i int) {
-	for {
-		least := i
-		if l := 2*i + 1; l < q.n && q.less(q.buf[l], q.buf[least]) {
-			least = l
-		}
-		if r := 2*i + 2; r < q.n && q.less(q.buf[r], q.buf[least]) {
-			least = r
-		}
-		if least == i {
-			return
-		}
-		q.buf[i], q.buf[least] = q.buf[least], q.buf[i]
-		i = least
-	}
-}
-
-func (q *localQueue[T]) resize(size int) {
-	buf := make([]T, size)
-	k := copy(buf, q.buf[q.head:min(q.head+q.n, len(q.buf))])
-	copy(buf[k:], q.buf[:q.n-k])
-	q.buf, q.head = buf, 0
-}
-
-func (q *localQueue[T]) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.n
-}
-
-func (q *localQueue[T]) close(immediate bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.closed = true
-	if immediate && q.n > 0 {
-		q.unfinished.Add(-int64(q.n))
-		q.buf, q.head, q.n = nil, 0, 0
-		q.checkIdle()
-	}
-	for w := q.getters.pop(); w != nil; w = q.getters.pop() {
-		wake(w, ErrClosed)
-	}
-	for w := q.putters.pop(); w != nil; w = q.putters.pop() {
-		wake(w, ErrClosed)
-	}
-}
-
-func (q *localQueue[T]) taskDone() error {
-	for {
-		n := q.unfinished.Load()
-		if n <= 0 {
-			return errTooManyTaskDone
-		}
-		if q.unfinished.CompareAndSwap(n, n-1) {
-			// A Join sets joining before it reads the count, so either it
-			// sees zero or this sees joining.
-			if n == 1 && q.joining.Load() {
-				q.mu.Lock()
-				q.checkIdle()
-				q.mu.Unlock()
-			}
-			return nil
-		}
-	}
-}
-
-// checkIdle releases the Join calls waiting if no task is unfinished, as
-// Python's join returns once it sees the count at zero: if a Put came
-// between the TaskDone that reached zero and this, they wait on. The
-// caller holds the lock.
-func (q *localQueue[T]) checkIdle() {
-	if q.unfinished.Load() == 0 && q.idle != nil {
-		close(q.idle)
-		q.idle = nil
-		q.joining.Store(false)
-	}
-}
-
-func (q *localQueue[T]) join(ctx context.Context) error {
-	done, err := doneChan(ctx)
-	if err != nil {
-		return err
-	}
-	q.mu.Lock()
-	q.joining.Store(true)
-	if q.unfinished.Load() == 0 {
-		q.joining.Store(q.idle != nil)
-		q.mu.Unlock()
-		return nil
-	}
-	if q.idle == nil {
-		q.idle = make(chan struct{})
-	}
-	idle := q.idle
-	q.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-done:
-		return ctx.Err()
-	}
 }

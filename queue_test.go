@@ -230,11 +230,13 @@ func TestQueueContextTimeout(t *testing.T) {
 		t.Run(name+"/AlreadyDone", func(t *testing.T) {
 			q := newQueue()
 			require.NoError(t, q.Put(t.Context(), 1))
+			// Cancellation returns the context's cause, as everywhere in mp.
 			ctx, cancel := context.WithCancelCause(t.Context())
-			cancel(errors.New("gone"))
-			require.ErrorIs(t, q.Put(ctx, 2), context.Canceled)
+			gone := errors.New("gone")
+			cancel(gone)
+			require.ErrorIs(t, q.Put(ctx, 2), gone)
 			_, err := q.Get(ctx)
-			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, gone)
 			assert.Equal(t, 1, q.Len())
 		})
 	}
@@ -261,53 +263,60 @@ func TestJoinableQueueTaskDoneTooOften(t *testing.T) {
 }
 
 func TestJoinableQueueJoin(t *testing.T) {
-	ctx := t.Context()
-	q := mp.NewJoinableQueue[int](8)
-	var sum atomic.Int64
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			for v := range q.All(ctx) {
-				sum.Add(int64(v))
-				q.TaskDone()
-			}
-		})
-	}
-	batch := func(from, to int) {
-		for i := from; i < to; i++ {
-			require.NoError(t, q.Put(ctx, i))
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		q := mp.NewJoinableQueue[int](8)
+		var sum atomic.Int64
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				for v, err := range q.All(ctx) {
+					if !assert.NoError(t, err) {
+						return
+					}
+					sum.Add(int64(v))
+					q.TaskDone()
+				}
+			})
 		}
-	}
-	batch(0, 100)
-	require.NoError(t, q.Join(ctx))
-	require.Equal(t, int64(4950), sum.Load())
+		batch := func(from, to int) {
+			for i := from; i < to; i++ {
+				require.NoError(t, q.Put(ctx, i))
+			}
+		}
+		batch(0, 100)
+		require.NoError(t, q.Join(ctx))
+		require.Equal(t, int64(4950), sum.Load())
 
-	batch(100, 200)
-	require.NoError(t, q.Join(ctx))
-	require.Equal(t, int64(19900), sum.Load())
+		batch(100, 200)
+		require.NoError(t, q.Join(ctx))
+		require.Equal(t, int64(19900), sum.Load())
 
-	q.Close()
-	wg.Wait()
-	require.NoError(t, q.Join(ctx))
+		q.Close()
+		wg.Wait()
+		require.NoError(t, q.Join(ctx))
+	})
 }
 
 // TestJoinableQueueJoinRacesTaskDone starts a Join as the last task is
 // being marked done, many times: a lost wake-up would leave Join waiting
 // with nothing unfinished until its deadline.
 func TestJoinableQueueJoinRacesTaskDone(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	q := mp.NewJoinableQueue[int](0)
-	for i := range 5000 {
-		require.NoError(t, q.Put(ctx, i))
-		joined := make(chan error, 1)
-		go func() { joined <- q.Join(ctx) }()
-		got, err := q.Get(ctx)
-		require.NoError(t, err)
-		require.Equal(t, i, got)
-		q.TaskDone()
-		require.NoError(t, <-joined, "round %d", i)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		q := mp.NewJoinableQueue[int](0)
+		for i := range 5000 {
+			require.NoError(t, q.Put(ctx, i))
+			joined := make(chan error, 1)
+			go func() { joined <- q.Join(ctx) }()
+			got, err := q.Get(ctx)
+			require.NoError(t, err)
+			require.Equal(t, i, got)
+			q.TaskDone()
+			require.NoError(t, <-joined, "round %d", i)
+		}
+	})
 }
 
 func TestJoinableQueueJoinWaits(t *testing.T) {
@@ -511,7 +520,8 @@ func TestQueueAll(t *testing.T) {
 		}
 		q.Close()
 		var got []int
-		for v := range q.All(t.Context()) {
+		for v, err := range q.All(t.Context()) {
+			require.NoError(t, err, "the end of a closed queue is no error")
 			got = append(got, v)
 		}
 		assert.Equal(t, []int{0, 1, 2, 3, 4}, got)
@@ -521,7 +531,8 @@ func TestQueueAll(t *testing.T) {
 		for i := range 5 {
 			require.NoError(t, q.Put(t.Context(), i))
 		}
-		for v := range q.All(t.Context()) {
+		for v, err := range q.All(t.Context()) {
+			require.NoError(t, err)
 			if v == 1 {
 				break
 			}
@@ -535,12 +546,20 @@ func TestQueueAll(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			var got []int
-			for v := range q.All(ctx) {
+			var errs []error
+			for v, err := range q.All(ctx) {
+				if err != nil {
+					// Not a break: All itself ends after an error.
+					errs = append(errs, err)
+					continue
+				}
 				got = append(got, v)
 				q.TaskDone()
 			}
 			assert.Equal(t, []int{1}, got)
-			require.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+			require.Len(t, errs, 1, "the end of ctx is yielded once, last")
+			require.ErrorIs(t, errs[0], context.DeadlineExceeded)
+			require.Equal(t, ctx.Err(), errs[0])
 			require.NoError(t, q.Join(t.Context()))
 		})
 	})
@@ -558,98 +577,100 @@ func TestJoinableQueueStress(t *testing.T) {
 	)
 	for _, now := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Close", true: "CloseNow"}[now], func(t *testing.T) {
-			ctx := t.Context()
-			q := mp.NewJoinableQueue[int](64)
-			seen := make([]atomic.Int32, items)
-			var put, got atomic.Int64
-			halfway := make(chan struct{})
+			synctest.Test(t, func(t *testing.T) {
+				ctx := t.Context()
+				q := mp.NewJoinableQueue[int](64)
+				seen := make([]atomic.Int32, items)
+				var put, got atomic.Int64
+				halfway := make(chan struct{})
 
-			var prodWG, consWG, joinWG sync.WaitGroup
-			putOK := make([][]bool, producers)
-			for p := range producers {
-				putOK[p] = make([]bool, perProd)
-				prodWG.Go(func() {
-					for i := range perProd {
-						err := q.Put(ctx, p*perProd+i)
-						if err != nil {
-							assert.ErrorIs(t, err, mp.ErrClosed)
+				var prodWG, consWG, joinWG sync.WaitGroup
+				putOK := make([][]bool, producers)
+				for p := range producers {
+					putOK[p] = make([]bool, perProd)
+					prodWG.Go(func() {
+						for i := range perProd {
+							err := q.Put(ctx, p*perProd+i)
+							if err != nil {
+								assert.ErrorIs(t, err, mp.ErrClosed)
+								return
+							}
+							putOK[p][i] = true
+							put.Add(1)
+						}
+					})
+				}
+				consumerErrs := make([]error, consumers)
+				for c := range consumers {
+					consWG.Go(func() {
+						for {
+							v, err := q.Get(ctx)
+							if err != nil {
+								consumerErrs[c] = err
+								return
+							}
+							seen[v].Add(1)
+							if got.Add(1) == items/2 {
+								close(halfway)
+							}
+							q.TaskDone()
+						}
+					})
+				}
+				producing := make(chan struct{})
+				for range joiners {
+					joinWG.Go(func() {
+						for {
+							assert.NoError(t, q.Join(ctx))
+							select {
+							case <-producing:
+							default:
+								runtime.Gosched() // Join returns at once while the queue is idle
+								continue
+							}
+							// The producers are done: this Join waited for
+							// every item that went in.
+							assert.NoError(t, q.Join(ctx))
 							return
 						}
-						putOK[p][i] = true
-						put.Add(1)
-					}
-				})
-			}
-			consumerErrs := make([]error, consumers)
-			for c := range consumers {
-				consWG.Go(func() {
-					for {
-						v, err := q.Get(ctx)
-						if err != nil {
-							consumerErrs[c] = err
-							return
-						}
-						seen[v].Add(1)
-						if got.Add(1) == items/2 {
-							close(halfway)
-						}
-						q.TaskDone()
-					}
-				})
-			}
-			producing := make(chan struct{})
-			for range joiners {
-				joinWG.Go(func() {
-					for {
-						assert.NoError(t, q.Join(ctx))
-						select {
-						case <-producing:
-						default:
-							runtime.Gosched() // Join returns at once while the queue is idle
-							continue
-						}
-						// The producers are done: this Join waited for
-						// every item that went in.
-						assert.NoError(t, q.Join(ctx))
-						return
-					}
-				})
-			}
+					})
+				}
 
-			<-halfway
-			if now {
-				q.CloseNow()
-			} else {
-				q.Close()
-			}
-			prodWG.Wait()
-			close(producing)
-			consWG.Wait()
-			joinWG.Wait()
-			require.NoError(t, q.Join(ctx))
+				<-halfway
+				if now {
+					q.CloseNow()
+				} else {
+					q.Close()
+				}
+				prodWG.Wait()
+				close(producing)
+				consWG.Wait()
+				joinWG.Wait()
+				require.NoError(t, q.Join(ctx))
 
-			for c, err := range consumerErrs {
-				require.ErrorIs(t, err, mp.ErrClosed, "consumer %d", c)
-			}
-			require.GreaterOrEqual(t, got.Load(), int64(items/2))
-			for p := range producers {
-				for i, ok := range putOK[p] {
-					n := seen[p*perProd+i].Load()
-					switch {
-					case n > 1:
-						require.Failf(t, "duplicate", "item %d got %d times", p*perProd+i, n)
-					case !ok && n != 0:
-						require.Failf(t, "phantom", "item %d got but never put", p*perProd+i)
-					case ok && n == 0 && !now:
-						require.Failf(t, "lost", "item %d put but never got", p*perProd+i)
+				for c, err := range consumerErrs {
+					require.ErrorIs(t, err, mp.ErrClosed, "consumer %d", c)
+				}
+				require.GreaterOrEqual(t, got.Load(), int64(items/2))
+				for p := range producers {
+					for i, ok := range putOK[p] {
+						n := seen[p*perProd+i].Load()
+						switch {
+						case n > 1:
+							require.Failf(t, "duplicate", "item %d got %d times", p*perProd+i, n)
+						case !ok && n != 0:
+							require.Failf(t, "phantom", "item %d got but never put", p*perProd+i)
+						case ok && n == 0 && !now:
+							require.Failf(t, "lost", "item %d put but never got", p*perProd+i)
+						}
 					}
 				}
-			}
-			if !now {
-				require.Equal(t, put.Load(), got.Load())
-			}
-			assert.Zero(t, q.Len())
-			require.Panics(t, q.TaskDone)
+				if !now {
+					require.Equal(t, put.Load(), got.Load())
+				}
+				assert.Zero(t, q.Len())
+				require.Panics(t, q.TaskDone)
+			})
 		})
 	}
 }
@@ -707,7 +728,8 @@ func TestPriorityQueue(t *testing.T) {
 	require.Equal(t, len(ref), q.Len())
 	q.Close()
 	var rest []int
-	for v := range q.All(t.Context()) {
+	for v, err := range q.All(t.Context()) {
+		require.NoError(t, err)
 		rest = append(rest, v)
 	}
 	require.Equal(t, ref, rest)
@@ -784,7 +806,8 @@ func TestQueueCancelRace(t *testing.T) {
 	close(stop)
 	consWG.Wait()
 	q.Close()
-	for v := range q.All(t.Context()) {
+	for v, err := range q.All(t.Context()) {
+		require.NoError(t, err)
 		seen[v].Add(1)
 	}
 	var put int

@@ -21,16 +21,16 @@ func (e quotaError) Error() string { return fmt.Sprintf("quota %d exceeded", e.L
 
 func init() { gob.Register(quotaError{}) }
 
-func cube(_ context.Context, x int) (int, error) { return x * x * x, nil }
+func lateCube(_ context.Context, x int) (int, error) { return x * x * x, nil }
 
 func TestRegisterPanics(t *testing.T) {
 	assert.PanicsWithValue(t, "mp: Register called after mp.Main; register tasks at package level (in init or a package-level variable)",
-		func() { mp.Register(cube) }, "after Main")
+		func() { mp.Register(lateCube) }, "after Main")
 
 	restore := mp.AllowRegisterForTest()
 	defer restore()
-	assert.Equal(t, fmt.Sprintf("%p", cube), fmt.Sprintf("%p", mp.Register(cube)), "Register returns f")
-	assert.PanicsWithValue(t, "mp: duplicate Register of github.com/mpgo/mp_test.cube", func() { mp.Register(cube) })
+	assert.Equal(t, fmt.Sprintf("%p", lateCube), fmt.Sprintf("%p", mp.Register(lateCube)), "Register returns f")
+	assert.PanicsWithValue(t, "mp: duplicate Register of github.com/mpgo/mp_test.lateCube", func() { mp.Register(lateCube) })
 	assert.PanicsWithValue(t, "mp: Register of a nil function", func() { mp.Register[int, int](nil) })
 
 	add1 := mp.Register(makeAdder(1))

@@ -224,7 +224,7 @@ func (j *applyJob[A, R]) Context() context.Context { return j.ctx }
 func (j *applyJob[A, R]) Fail(err error)           { j.fail(nil, err) }
 
 func (j *applyJob[A, R]) Complete(r backend.Reply, err error) bool {
-	return j.decode(nil, r.Value, replyError(r, err))
+	return j.decode(nil, r.Value, replyError(j.ctx, r, err))
 }
 
 func (j *applyJob[A, R]) requestOn(*conn, []byte) (message, error) {

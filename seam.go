@@ -130,10 +130,16 @@ type streamTask interface {
 	completeOn(c *conn, reply message, err error) (failed bool)
 }
 
-// replyError returns the error of a reply, err winning over the task's own.
-func replyError(r backend.Reply, err error) error {
+// replyError returns the error of a reply to a task whose context is ctx
+// (nil if it cannot end), err winning over the task's own. A task that
+// failed after its context ended failed of that: it gets the context's
+// cause itself, not a copy of it that crossed as bytes.
+func replyError(ctx context.Context, r backend.Reply, err error) error {
 	if err == nil && r.Err != nil {
 		err = decodeError(r.Err)
+	}
+	if err != nil && ctx != nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
 	}
 	return err
 }
@@ -142,8 +148,11 @@ func replyError(r backend.Reply, err error) error {
 // encoded reply: the serving side of a back-end (see package backend). A
 // goroutine pool decodes the argument and runs the registered function in
 // this process; a process pool passes the request, still encoded, to a
-// worker process. RunRequest blocks until the task ends, or until ctx is
-// done, which cancels the task and ends it with context.Cause(ctx).
+// worker process. RunRequest blocks until the task has ended. ctx is the
+// task's context: when it is done the task sees it cancelled, and
+// RunRequest still waits for the task to return, so that no task outlives
+// the call (a process pool kills one that ignores it, after its
+// [Grace]).
 //
 // Every failure is in the reply, never lost: a request that names a
 // function this binary did not register, an argument that does not
@@ -158,12 +167,7 @@ func RunRequest(ctx context.Context, p *Pool, req backend.Request) backend.Reply
 	if err := p.submit(ctx, j); err != nil {
 		j.fail(p, err)
 	}
-	select {
-	case <-j.done:
-	case <-ctx.Done():
-		// The task sees ctx too and ends soon; its reply is not needed.
-		return backend.Reply{Err: encodeError(context.Cause(ctx))}
-	}
+	<-j.done
 	return j.reply
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mpgo/mp"
 	"github.com/mpgo/mp/backend"
+	"github.com/mpgo/mp/backend/backendtest"
 )
 
 // loopback is the smallest remote back-end: each worker takes a task,
@@ -42,6 +43,11 @@ func (l *loopback) Work(_ int, q backend.Queue) {
 		q.Started()
 		if q.Terminated() {
 			t.Fail(mp.ErrTerminated)
+			q.Ended(true)
+			continue
+		}
+		if tc := t.Context(); tc != nil && tc.Err() != nil {
+			t.Fail(context.Cause(tc))
 			q.Ended(true)
 			continue
 		}
@@ -232,4 +238,10 @@ func (failing) Work(_ int, q backend.Queue) {
 		q.Started()
 		q.Ended(t.Complete(backend.Reply{}, errLink))
 	}
+}
+
+func TestConformancePoolOn(t *testing.T) {
+	backendtest.TestPool(t, func(t *testing.T, workers int) *mp.Pool {
+		return newLoopbackPool(t, workers, mp.NewPool(workers))
+	})
 }

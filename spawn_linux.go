@@ -49,9 +49,7 @@ func peerIsParent(fd int) error {
 // in the runtime's poller, so that a child being waited for holds no
 // thread: a program running a hundred children does not keep a hundred
 // threads blocked in waitid. Starting a process takes as long either way
-// (BenchmarkProcessStartSmallProgram's program built with -trimpath, 40
-// runs of 20 alternated: 1.412 and 1.418, then 1.422 and 1.412 times a
-// minimal exec). Elsewhere it blocks its thread in waitid, as os/exec
+// (BenchmarkProcessStartSmallProgram). Elsewhere it blocks its thread in waitid, as os/exec
 // does internally.
 func blockUntilWaitable(pid int) {
 	if waitPidfd(pid) {

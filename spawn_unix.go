@@ -276,8 +276,8 @@ func (ch *child) signal(sig signalKind) error {
 // The default (about 200 KiB on Linux) holds a fifth of a 1 MiB queue
 // item, so the sender stalls while the receiver allocates and clears the
 // slice the item will be read into; with room for a few items the two
-// overlap (BenchmarkXQueueLargeItems, same-run medians: 1.11–1.25 →
-// 1.28–1.30 GB/s; 1 and 2 MiB did no better than 4 MiB). The kernel
+// overlap, which BenchmarkXQueueLargeItems measures; 1 and 2 MiB do no
+// better than 4 MiB. The kernel
 // caps it at net.core.wmem_max and charges only for bytes in flight;
 // failure to set it only costs speed.
 const sockBuf = 4 << 20

@@ -594,9 +594,14 @@ type touchyArgs struct {
 // in flight before the third, and returns the Puts' errors as errText
 // gives them.
 func putTouchy(ctx context.Context, a touchyArgs) ([]string, error) {
-	put, length := func(v touchy) error { return a.Q.Put(ctx, v) }, a.Q.Len
+	// The method values are taken only from the queue that is set: one
+	// of a nil pointer to a queue panics, as with any promoted method.
+	var put func(touchy) error
+	var length func() int
 	if a.J != nil {
 		put, length = func(v touchy) error { return a.J.Put(ctx, v) }, a.J.Len
+	} else {
+		put, length = func(v touchy) error { return a.Q.Put(ctx, v) }, a.Q.Len
 	}
 	var errs []string
 	errs = append(errs, errText(put(touchy{N: 1})))
@@ -846,4 +851,52 @@ func TestJoinableQueueLostCountsOnlyUndone(t *testing.T) {
 	assert.ErrorContains(t, err, fmt.Sprintf(": 1 items were not finished: process %d died", pid))
 	assert.NoError(t, q.Join(ctx), "the loss is reported once")
 	assert.Equal(t, 0, q.Len())
+}
+
+// allResult is what rangeTouchy reports.
+type allResult struct {
+	Got  []int    // the numbers of the items All yielded
+	Errs []string // the errors it yielded, as errText gives them
+}
+
+// rangeTouchy ranges over q with All until All ends by itself.
+func rangeTouchy(ctx context.Context, q *mp.Queue[touchy]) (allResult, error) {
+	var r allResult
+	for v, err := range q.All(ctx) {
+		if err != nil {
+			r.Errs = append(r.Errs, errText(err))
+			continue
+		}
+		r.Got = append(r.Got, v.N)
+	}
+	return r, nil
+}
+
+func init() { mp.Register(rangeTouchy) }
+
+// TestQueueAllInChildYieldsDecodeError gives a child that ranges over a
+// queue with All an item whose GobDecode panics there: the loop sees the
+// *PanicError as its last pair instead of ending as if the queue were
+// closed, and the items after it stay in the queue.
+func TestQueueAllInChildYieldsDecodeError(t *testing.T) {
+	ctx := t.Context()
+	q := mp.NewQueue[touchy](0)
+	for _, v := range []touchy{{N: 1}, {N: 2, Where: "child", Op: "decode"}, {N: 3}} {
+		require.NoError(t, q.Put(ctx, v))
+	}
+	q.Close()
+	p := startProc(t, rangeTouchy, q)
+	require.NoError(t, p.Join(ctx))
+	r, err := p.Result()
+	require.NoError(t, err)
+	assert.Equal(t, []int{1}, r.Got)
+	require.Len(t, r.Errs, 1, "one error, and All ends after it")
+	assert.True(t, strings.HasPrefix(r.Errs[0], "panic: "), "a *PanicError: %s", r.Errs[0])
+	assert.Contains(t, r.Errs[0], "touchy: decode in the child")
+	var rest []int
+	for v, err := range q.All(ctx) {
+		require.NoError(t, err)
+		rest = append(rest, v.N)
+	}
+	assert.Equal(t, []int{3}, rest, "the item the child did not take is back in the queue")
 }

@@ -8,10 +8,9 @@
 // more; each growth copies the stack and walks every frame on it, looking
 // up each function's stack maps in pages of the binary the new process
 // has not touched yet. Growing it here, while the stack holds only a few
-// frames, spares those copies: a program that only imports encoding/gob
-// and the packages mp uses starts in 1.22 to 1.25 times the time of a
-// minimal one instead of 1.28 (600 alternated execs each). A larger stack
-// does worse: the frame that grows it is cleared, and a larger one
+// frames, spares those copies, a few percent of a child's start-up
+// (BenchmarkProcessStartSmallProgram in package mp). A larger stack does
+// worse: the frame that grows it is cleared, and a larger one
 // touches more memory than the copies cost.
 //
 // The package imports nothing, so that the initialisation order of the

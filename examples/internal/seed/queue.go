@@ -27,7 +27,11 @@ func ProducerConsumer(ctx context.Context, w io.Writer) error {
 	// closed, so that nothing outlives this function.
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for res := range q.All(ctx) {
+		for res, err := range q.All(ctx) {
+			if err != nil {
+				fmt.Fprintln(w, err)
+				return
+			}
 			fmt.Fprintf(w, "consumer got %s\n", res)
 			q.TaskDone()
 		}

@@ -23,17 +23,14 @@ func init() {
 // consumer is §7's consumer process: it takes products until the queue is
 // closed, printing each and marking it done.
 func consumer(ctx context.Context, q *mp.JoinableQueue[string]) (struct{}, error) {
-	for {
-		res, err := q.Get(ctx)
-		if errors.Is(err, mp.ErrClosed) {
-			return struct{}{}, nil
-		}
+	for res, err := range q.All(ctx) {
 		if err != nil {
 			return struct{}{}, err
 		}
 		fmt.Printf("消费者拿到了 %s\n", res)
 		q.TaskDone()
 	}
+	return struct{}{}, nil
 }
 
 // JoinableQueueProcess is the twin of §7: a JoinableQueue shared with a
