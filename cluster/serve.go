@@ -144,11 +144,46 @@ type worker struct {
 	maxDeliver int
 
 	mu      sync.Mutex
-	running map[string]*running // by message id
+	running map[string]*running  // by message id
+	gone    map[string]time.Time // cancellations: message ids, and "s:" submitters
 }
 
 type running struct {
 	cancel context.CancelCauseFunc
+}
+
+// cancelMemory is how long a worker remembers a cancellation, for a task
+// that it receives after the cancellation.
+const cancelMemory = time.Minute
+
+// cancelledLocked returns the cause with which the task of message id id
+// was cancelled before this worker ran it, or nil; w.mu is held.
+func (w *worker) cancelledLocked(id string) error {
+	if _, ok := w.gone[id]; ok {
+		return errCancelled
+	}
+	if i := strings.IndexByte(id, '.'); i >= 0 {
+		if _, ok := w.gone["s:"+id[:i]]; ok {
+			return mp.ErrTerminated
+		}
+	}
+	return nil
+}
+
+// remember records a cancellation; w.mu is held.
+func (w *worker) remember(key string) {
+	now := time.Now()
+	if w.gone == nil {
+		w.gone = map[string]time.Time{}
+	}
+	w.gone[key] = now
+	if len(w.gone)%256 == 0 {
+		for k, t := range w.gone {
+			if now.Sub(t) > cancelMemory {
+				delete(w.gone, k)
+			}
+		}
+	}
 }
 
 // fetch asks for up to n tasks, gives each to start, and returns how many
@@ -180,6 +215,19 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 		w.refuse(m, e.reply, err.Error())
 		return
 	}
+	// Claim the task from its submitter, which then knows it runs.
+	claim := nats.NewMsg(e.reply)
+	claim.Header.Set(hdrVersion, wireVersion)
+	claim.Header.Set(hdrClaim, "1")
+	answer, err := w.nc.RequestMsg(claim, replyWait)
+	if err != nil {
+		w.undelivered(m, e, err)
+		return
+	}
+	if string(answer.Data) != claimGo {
+		_ = m.Ack() // cancelled, or claimed by another worker: not wanted
+		return
+	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !e.deadline.IsZero() {
@@ -188,8 +236,13 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 		defer stop()
 	}
 	if e.id != "" {
+		// One look under the lock: a cancellation comes before it and is
+		// remembered, or after it and finds the task running.
 		w.mu.Lock()
 		w.running[e.id] = &running{cancel: cancel}
+		if cause := w.cancelledLocked(e.id); cause != nil {
+			cancel(cause)
+		}
 		w.mu.Unlock()
 		defer func() {
 			w.mu.Lock()
@@ -207,7 +260,9 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Nak()
 		return
 	case errors.Is(context.Cause(tctx), errCancelled), errors.Is(context.Cause(tctx), mp.ErrTerminated):
-		_ = m.Ack() // nobody waits for the reply
+		// The submitter waits for the task's end, not for its reply.
+		_ = w.nc.PublishMsg(newReplyMsg(e.reply, r))
+		_ = m.Ack()
 		return
 	}
 	reply := newReplyMsg(e.reply, r)
@@ -295,10 +350,12 @@ func (w *worker) onCancel(m *nats.Msg) {
 	defer w.mu.Unlock()
 	switch {
 	case strings.HasPrefix(what, "t:"):
+		w.remember(what[2:])
 		if r := w.running[what[2:]]; r != nil {
 			r.cancel(errCancelled)
 		}
 	case strings.HasPrefix(what, "s:"):
+		w.remember(what)
 		prefix := what[2:] + "."
 		for id, r := range w.running {
 			if strings.HasPrefix(id, prefix) {

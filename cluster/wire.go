@@ -24,7 +24,11 @@ const (
 	hdrProgress = "Mp-Progress" // how often the worker reports progress, ns
 	hdrErr      = "Mp-Err"      // in a reply: "1" when the body is an error
 	hdrFail     = "Mp-Fail"     // in a reply: why the worker could not run the task
+	hdrClaim    = "Mp-Claim"    // a request to the reply subject: may this worker run the task?
 	wireVersion = "1"
+
+	claimGo = "go" // the answer to a claim that lets the worker run the task
+	claimNo = "no"
 )
 
 // envelope is a task as a worker reads it.
