@@ -60,9 +60,12 @@ func init() {
 // workers' time on top of the task itself, so tasks of under a
 // millisecond are best sent in chunks, as [mp.Map] does by itself.
 //
-// A reply is a plain NATS message: a submitter that loses its connection
-// while a task runs may miss it, and that task then waits for its
-// context or Terminate. Give such tasks a deadline.
+// The submitter confirms each reply it gets. A worker whose reply was not
+// confirmed (the submitter was reconnecting) hands the task back to the
+// server, to run again a little later, until its deliveries run out; a
+// task whose submitter is gone for good is then dropped by the workers.
+// A submitter that stays disconnected longer than that waits for the
+// task's context or Terminate, so give such tasks a deadline.
 func NewPool(ctx context.Context, js jetstream.JetStream, name string, opts ...Option) (*mp.Pool, error) {
 	c := configure(opts)
 	stream, _, err := poolSetup(ctx, js, name, &c, true)

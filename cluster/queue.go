@@ -203,6 +203,7 @@ type core[T any] struct {
 	mu       sync.Mutex
 	held     []jetstream.Msg // got, not yet done, oldest first
 	beating  bool            // the progress goroutine runs
+	idle     chan struct{}   // tells it that nothing is held any more
 	closed   bool            // a close mark was seen
 	stopLife func() bool
 }
@@ -384,6 +385,9 @@ func (c *core[T]) take(m jetstream.Msg) (T, error) {
 	c.held = append(c.held, m)
 	start := !c.beating
 	c.beating = true
+	if c.idle == nil {
+		c.idle = make(chan struct{}, 1)
+	}
 	c.mu.Unlock()
 	if start {
 		go c.beat()
@@ -399,6 +403,7 @@ func (c *core[T]) beat() {
 	for {
 		select {
 		case <-t.C:
+		case <-c.idle:
 		case <-c.ctx.Done():
 			c.mu.Lock()
 			c.beating = false
@@ -427,6 +432,12 @@ func (c *core[T]) taskDone() {
 	}
 	m := c.held[0]
 	c.held = c.held[1:]
+	if len(c.held) == 0 {
+		select {
+		case c.idle <- struct{}{}:
+		default:
+		}
+	}
 	c.mu.Unlock()
 	_ = m.Ack()
 }

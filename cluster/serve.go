@@ -45,6 +45,12 @@ var errCancelled = errors.New("cluster: the submitter cancelled the task")
 // server so that the task is not given to another worker; if this process
 // dies, the server gives it to another worker after the pool's [AckWait].
 //
+// Before it runs a task, Serve claims it from its submitter, and drops it
+// if the submitter no longer wants it. A task whose submitter does not
+// answer (it is reconnecting, or gone) is handed back to the server to be
+// tried again later, as is a task whose reply its submitter did not
+// confirm; past the pool's delivery limit it is dropped.
+//
 // A message that is not a task of this version of the package, and a task
 // whose function this binary did not register, is refused at once: Serve
 // logs why, answers the submitter with an error if the message says
