@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // batchCodec encodes a batch of values as one payload: numbers and
@@ -27,7 +29,7 @@ func (bc batchCodec[T]) as(role string) batchCodec[T] {
 }
 
 // encode appends the batch vs to buf, unless it goes through gob.
-func (bc batchCodec[T]) encode(c *conn, buf []byte, vs []T) ([]byte, error) {
+func (bc batchCodec[T]) encode(c *wire.Conn, buf []byte, vs []T) ([]byte, error) {
 	k := bc.item.kind
 	if k == codecGob {
 		return bc.slice.encodeOn(c, vs)
@@ -64,7 +66,7 @@ func (bc batchCodec[T]) malformed() error {
 	return fmt.Errorf("mp: malformed batch of %v", bc.item.typ)
 }
 
-func (bc batchCodec[T]) decode(c *conn, b []byte) ([]T, error) {
+func (bc batchCodec[T]) decode(c *wire.Conn, b []byte) ([]T, error) {
 	if bc.item.kind == codecGob {
 		return bc.slice.decodeOn(c, b)
 	}
@@ -77,7 +79,7 @@ func (bc batchCodec[T]) decode(c *conn, b []byte) ([]T, error) {
 }
 
 // decodeInto decodes a batch of exactly len(out) values into out.
-func (bc batchCodec[T]) decodeInto(c *conn, b []byte, out []T) error {
+func (bc batchCodec[T]) decodeInto(c *wire.Conn, b []byte, out []T) error {
 	k := bc.item.kind
 	if k == codecGob {
 		vs, err := bc.slice.decodeOn(c, b)
@@ -140,9 +142,9 @@ func (bc batchCodec[T]) decodeInto(c *conn, b []byte, out []T) error {
 // batchRunner returns the run of a registered task's batch form: decode
 // the arguments, run the task on each in turn until one fails or ctx is
 // done, and encode the results.
-func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
+func batchRunner[A, R any](f Func[A, R], name string) func(ctx context.Context, c *wire.Conn, arg []byte) ([]byte, error) {
 	ac, rc := newBatchCodec[A]().as(roleArgs+" of "+name), newBatchCodec[R]().as(roleResults+" of "+name)
-	return func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
+	return func(ctx context.Context, c *wire.Conn, arg []byte) ([]byte, error) {
 		items, err := ac.decode(c, arg)
 		if err != nil {
 			return nil, err

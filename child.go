@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mpgo/mp/internal/wire"
+
 	// Every process mp starts runs package initialisation again;
 	// stackstart makes that faster (see its documentation).
 	_ "github.com/mpgo/mp/internal/stackstart"
@@ -89,14 +91,14 @@ func CurrentProcess() ProcessInfo {
 // Process child), losing it — the parent closed it, died, or sent
 // garbage — ends the process at once: the connection is the child's
 // lifeline. It then exits 0 when no task was running and 1 otherwise.
-func serveChild(c *conn, worker bool) {
+func serveChild(c *wire.Conn, worker bool) {
 	var (
 		mu      sync.Mutex
-		queue   []*request
+		queue   []*wire.Request
 		ready   = make(chan struct{}, 1)
 		running atomic.Bool
 	)
-	c.handle(serviceRun, func(req *request) {
+	c.Handle(serviceRun, func(req *wire.Request) {
 		mu.Lock()
 		queue = append(queue, req)
 		mu.Unlock()
@@ -105,7 +107,7 @@ func serveChild(c *conn, worker bool) {
 		default:
 		}
 	})
-	c.onBreak = func(error) {
+	c.OnBreak = func(error) {
 		if running.Load() {
 			os.Exit(1)
 		}
@@ -120,17 +122,17 @@ func serveChild(c *conn, worker bool) {
 		// goroutine starts, spares a switch to that goroutine and back
 		// on the way to the task.
 		for len(ready) == 0 {
-			f, err := c.readFrame()
+			f, err := c.ReadFrame()
 			if err == nil {
-				err = c.dispatch(f)
+				err = c.Dispatch(f)
 			}
 			if err != nil {
-				c.fail(err) // exits through onBreak
+				c.Fail(err) // exits through onBreak
 			}
 		}
 	}
 	if worker || !parentDeathSignal {
-		c.serve()
+		c.Serve()
 	}
 	for {
 		<-ready
@@ -147,7 +149,7 @@ func serveChild(c *conn, worker bool) {
 			res, err := runRequest(req)
 			for _, hook := range childRunDone {
 				if herr := hook(); herr != nil && err == nil {
-					res, err = message{}, herr
+					res, err = wire.Message{}, herr
 				}
 			}
 			if !worker {
@@ -155,7 +157,7 @@ func serveChild(c *conn, worker bool) {
 				// reply, which ends this process through onBreak: with
 				// the status it would have had anyway.
 				running.Store(err != nil)
-				req.replyLast(res, err)
+				req.ReplyLast(res, err)
 				// As in Python, where a target that raises leaves exit code
 				// 1, a task that failed or panicked exits with status 1;
 				// the parent has its error already.
@@ -164,7 +166,7 @@ func serveChild(c *conn, worker bool) {
 				}
 				os.Exit(0)
 			}
-			req.reply(res, err)
+			req.Reply(res, err)
 			running.Store(false)
 		}
 	}
@@ -173,13 +175,13 @@ func serveChild(c *conn, worker bool) {
 // runRequest runs the registered task a run request names. A plain
 // request asks for a reply that does not use the connection's gob types
 // (see RunRequest).
-func runRequest(req *request) (message, error) {
-	name, plain := strings.CutSuffix(string(req.msg.header), plainMark)
+func runRequest(req *wire.Request) (wire.Message, error) {
+	name, plain := strings.CutSuffix(string(req.Msg.Header), plainMark)
 	name, batch := strings.CutSuffix(name, batchMark)
-	c := req.c
+	c := req.Conn
 	if plain {
 		c = nil
 	}
-	raw, err := runEncoded(req.ctx, c, name, batch, req.msg.raw)
-	return message{raw: raw}, err
+	raw, err := runEncoded(req.Ctx, c, name, batch, req.Msg.Raw)
+	return wire.Message{Raw: raw}, err
 }

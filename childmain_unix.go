@@ -41,10 +41,10 @@ func runChildIfAsked() {
 	// The connection must not leak into processes this child starts:
 	// they would keep it open after this child died.
 	syscall.CloseOnExec(childFD)
-	c := newConn(&childStream{fd: childFD}, 0)
+	c := wire.NewConn(&childStream{fd: childFD}, 0, errorCodec{})
 	// Written directly rather than through c.w, whose goroutine would
 	// have to be scheduled first: nothing else writes yet.
-	if _, err := c.nc.Write(wire.AppendFrame(nil, &wire.Frame{Kind: kindHello, Header: []byte(token)})); err != nil {
+	if _, err := c.Stream.Write(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindHello, Header: []byte(token)})); err != nil {
 		os.Exit(70)
 	}
 	parentConn = c

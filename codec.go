@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"runtime/debug"
 	"sync"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // How values cross a process boundary. Most types go through encoding/gob.
@@ -139,7 +141,7 @@ func (c codec[T]) encode(v T) ([]byte, error) { return c.encodeOn(nil, v) }
 // encodeOn returns the wire form of v for the peer of cn, which must then
 // be sent on cn. Gob values of most types then carry no type description
 // (see gobstream.go). cn may be nil.
-func (c codec[T]) encodeOn(cn *conn, v T) ([]byte, error) {
+func (c codec[T]) encodeOn(cn *wire.Conn, v T) ([]byte, error) {
 	switch c.kind {
 	case codecEmpty:
 		return nil, nil
@@ -168,21 +170,21 @@ func (c codec[T]) encodeOn(cn *conn, v T) ([]byte, error) {
 
 // encodeGob is encodeOn for a gob value: the only kind whose encoding
 // runs methods of the user's.
-func (c codec[T]) encodeGob(cn *conn, v T) (_ []byte, err error) {
+func (c codec[T]) encodeGob(cn *wire.Conn, v T) (_ []byte, err error) {
 	defer recoverHook(&err, "encoding", c.typ, c.role)
 	if cn != nil && c.typ.Kind() != reflect.Interface {
-		if gt := streamType(c.typ); gt != nil {
-			if err := cn.defineGob(gt); err != nil {
+		if gt := wire.StreamType(c.typ); gt != nil {
+			if err := cn.DefineGob(gt); err != nil {
 				return nil, err
 			}
-			b, err := gt.encode(reflect.ValueOf(v))
+			b, err := gt.Encode(reflect.ValueOf(v))
 			if err != nil {
 				return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
 			}
 			return b, nil
 		}
 	}
-	buf := bytes.NewBuffer([]byte{gobFresh})
+	buf := bytes.NewBuffer([]byte{wire.GobFresh})
 	enc := gob.NewEncoder(buf)
 	if c.typ.Kind() == reflect.Interface {
 		// gob sends an interface value only through a pointer to it;
@@ -202,7 +204,7 @@ func (c codec[T]) encodeGob(cn *conn, v T) (_ []byte, err error) {
 func (c codec[T]) decode(b []byte) (T, error) { return c.decodeOn(nil, b) }
 
 // decodeOn is the inverse of encodeOn, for a payload that arrived on cn.
-func (c codec[T]) decodeOn(cn *conn, b []byte) (T, error) {
+func (c codec[T]) decodeOn(cn *wire.Conn, b []byte) (T, error) {
 	var v T
 	rv := reflect.ValueOf(&v).Elem()
 	bad := func() (T, error) {
@@ -212,7 +214,7 @@ func (c codec[T]) decodeOn(cn *conn, b []byte) (T, error) {
 	switch c.kind {
 	case codecEmpty:
 	case codecGob:
-		if len(b) == 0 || (b[0] != gobFresh && (b[0] != gobStreamed || cn == nil)) {
+		if len(b) == 0 || (b[0] != wire.GobFresh && (b[0] != wire.GobStreamed || cn == nil)) {
 			return bad()
 		}
 		if err := c.decodeGob(cn, b, rv); err != nil {
@@ -254,12 +256,12 @@ func (c codec[T]) decodeOn(cn *conn, b []byte) (T, error) {
 
 // decodeGob is decodeOn for a gob payload, into rv: the only kind whose
 // decoding runs methods of the user's.
-func (c codec[T]) decodeGob(cn *conn, b []byte, rv reflect.Value) (err error) {
+func (c codec[T]) decodeGob(cn *wire.Conn, b []byte, rv reflect.Value) (err error) {
 	defer recoverHook(&err, "decoding", c.typ, c.role)
-	if b[0] == gobFresh {
+	if b[0] == wire.GobFresh {
 		err = gob.NewDecoder(bytes.NewReader(b[1:])).DecodeValue(rv)
 	} else {
-		err = cn.decodeStreamed(b[1:], rv.Addr())
+		err = cn.DecodeStreamed(b[1:], rv.Addr())
 	}
 	if err != nil {
 		return fmt.Errorf("mp: cannot decode %v: %w", c.typ, err)
@@ -438,3 +440,10 @@ func (e *remoteError) Unwrap() []error {
 	}
 	return e.causes
 }
+
+// errorCodec is the error codec of mp's connections, which carry errors
+// as the bytes encodeError writes.
+type errorCodec struct{}
+
+func (errorCodec) EncodeError(err error) []byte { return encodeError(err) }
+func (errorCodec) DecodeError(b []byte) error   { return decodeError(b) }

@@ -34,54 +34,54 @@ func filePair(t testing.TB) (*os.File, *os.File) {
 
 // connPair returns two serving connections joined by a socket pair; a is
 // given handlers by setup before it serves.
-func connPair(t *testing.T, setup func(a, b *conn)) (a, b *conn) {
+func connPair(t *testing.T, setup func(a, b *wire.Conn)) (a, b *wire.Conn) {
 	t.Helper()
 	fa, fb := filePair(t)
-	a, b = newConn(fa, 0), newConn(fb, 0)
+	a, b = wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
 	if setup != nil {
 		setup(a, b)
 	}
-	a.serve()
-	b.serve()
-	t.Cleanup(func() { a.close(); b.close() })
+	a.Serve()
+	b.Serve()
+	t.Cleanup(func() { a.Close(); b.Close() })
 	return a, b
 }
 
 func TestConnPipelinedCalls(t *testing.T) {
-	a, b := connPair(t, func(a, _ *conn) {
-		a.handle("echo", concurrent(func(_ context.Context, m message) (message, error) {
-			return message{header: m.header, raw: append(m.raw, '!')}, nil
+	a, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("echo", wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
+			return wire.Message{Header: m.Header, Raw: append(m.Raw, '!')}, nil
 		}))
 	})
 	_ = a
 	const n = 500
-	calls := make([]*call, n)
+	calls := make([]*wire.Call, n)
 	for i := range calls {
 		var err error
-		calls[i], err = b.start("echo", message{header: []byte(fmt.Sprint(i)), raw: []byte("x")})
+		calls[i], err = b.Start("echo", wire.Message{Header: []byte(fmt.Sprint(i)), Raw: []byte("x")})
 		require.NoError(t, err)
 	}
 	for i, cl := range calls {
-		m, err := cl.wait(t.Context())
+		m, err := cl.Wait(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, fmt.Sprint(i), string(m.header))
-		assert.Equal(t, "x!", string(m.raw))
+		assert.Equal(t, fmt.Sprint(i), string(m.Header))
+		assert.Equal(t, "x!", string(m.Raw))
 	}
 }
 
 func TestConnBothDirectionsConcurrently(t *testing.T) {
-	double := concurrent(func(_ context.Context, m message) (message, error) {
-		return message{raw: append(m.raw, m.raw...)}, nil
+	double := wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
+		return wire.Message{Raw: append(m.Raw, m.Raw...)}, nil
 	})
-	a, b := connPair(t, func(a, b *conn) { a.handle("double", double); b.handle("double", double) })
+	a, b := connPair(t, func(a, b *wire.Conn) { a.Handle("double", double); b.Handle("double", double) })
 	var wg sync.WaitGroup
-	for _, c := range []*conn{a, b} {
+	for _, c := range []*wire.Conn{a, b} {
 		for range 4 {
 			wg.Go(func() {
 				for range 100 {
-					m, err := c.call(t.Context(), "double", message{raw: []byte("ab")})
+					m, err := c.Call(t.Context(), "double", wire.Message{Raw: []byte("ab")})
 					assert.NoError(t, err)
-					assert.Equal(t, "abab", string(m.raw))
+					assert.Equal(t, "abab", string(m.Raw))
 				}
 			})
 		}
@@ -90,47 +90,47 @@ func TestConnBothDirectionsConcurrently(t *testing.T) {
 }
 
 func TestConnErrorsAndUnknownService(t *testing.T) {
-	_, b := connPair(t, func(a, _ *conn) {
-		a.handle("fail", concurrent(func(context.Context, message) (message, error) {
-			return message{}, fmt.Errorf("wrapped: %w", ErrFull)
+	_, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("fail", wire.Concurrent(func(context.Context, wire.Message) (wire.Message, error) {
+			return wire.Message{}, fmt.Errorf("wrapped: %w", ErrFull)
 		}))
 	})
-	_, err := b.call(t.Context(), "fail", message{})
+	_, err := b.Call(t.Context(), "fail", wire.Message{})
 	require.ErrorIs(t, err, ErrFull)
-	_, err = b.call(t.Context(), "nosuch", message{})
+	_, err = b.Call(t.Context(), "nosuch", wire.Message{})
 	require.ErrorContains(t, err, `no service "nosuch"`)
 }
 
 func TestConnCancel(t *testing.T) {
 	entered := make(chan struct{})
 	cause := make(chan error, 1)
-	_, b := connPair(t, func(a, _ *conn) {
-		a.handle("block", concurrent(func(ctx context.Context, _ message) (message, error) {
+	_, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("block", wire.Concurrent(func(ctx context.Context, _ wire.Message) (wire.Message, error) {
 			close(entered)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)
-			return message{}, ctx.Err()
+			return wire.Message{}, ctx.Err()
 		}))
 	})
 	ctx, cancel := context.WithCancel(t.Context())
-	cl, err := b.start("block", message{})
+	cl, err := b.Start("block", wire.Message{})
 	require.NoError(t, err)
 	<-entered
 	cancel()
-	_, err = cl.wait(ctx)
+	_, err = cl.Wait(ctx)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.ErrorIs(t, <-cause, errCallerCancelled, "the handler's ctx is cancelled by the caller")
+	assert.ErrorIs(t, <-cause, wire.ErrCallerCancelled, "the handler's ctx is cancelled by the caller")
 }
 
 func TestConnNotify(t *testing.T) {
 	got := make(chan string, 1)
-	_, b := connPair(t, func(a, _ *conn) {
-		a.handle("note", func(req *request) {
-			got <- string(req.msg.raw)
-			req.reply(message{}, nil)
+	_, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("note", func(req *wire.Request) {
+			got <- string(req.Msg.Raw)
+			req.Reply(wire.Message{}, nil)
 		})
 	})
-	require.NoError(t, b.notify("note", message{raw: []byte("hi")}))
+	require.NoError(t, b.Notify("note", wire.Message{Raw: []byte("hi")}))
 	assert.Equal(t, "hi", <-got)
 }
 
@@ -138,44 +138,44 @@ func TestConnNotify(t *testing.T) {
 // connection does, whether or not the handler replies.
 func TestConnNotifyContextEndsWithConnection(t *testing.T) {
 	fa, fb := filePair(t)
-	a, b := newConn(fa, 0), newConn(fb, 0)
+	a, b := wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
 	ctxs := make(chan context.Context, 1)
-	a.handle("note", func(req *request) { ctxs <- req.ctx })
-	a.serve()
-	b.serve()
-	require.NoError(t, b.notify("note", message{raw: []byte("hi")}))
+	a.Handle("note", func(req *wire.Request) { ctxs <- req.Ctx })
+	a.Serve()
+	b.Serve()
+	require.NoError(t, b.Notify("note", wire.Message{Raw: []byte("hi")}))
 	ctx := <-ctxs
 	require.NoError(t, ctx.Err(), "alive while the connection is")
-	b.close()
-	a.close()
+	b.Close()
+	a.Close()
 	<-ctx.Done()
-	assert.ErrorIs(t, context.Cause(ctx), errLost)
+	assert.ErrorIs(t, context.Cause(ctx), wire.ErrConnLost)
 }
 
 func TestConnBreakFailsPendingCalls(t *testing.T) {
 	broke := make(chan error, 1)
-	a, b := connPair(t, func(a, b *conn) {
-		a.handle("hang", func(*request) {})
-		b.onBreak = func(err error) { broke <- err }
+	a, b := connPair(t, func(a, b *wire.Conn) {
+		a.Handle("hang", func(*wire.Request) {})
+		b.OnBreak = func(err error) { broke <- err }
 	})
-	cl, err := b.start("hang", message{})
+	cl, err := b.Start("hang", wire.Message{})
 	require.NoError(t, err)
-	a.close()
-	_, err = cl.wait(t.Context())
-	require.ErrorIs(t, err, errLost)
+	a.Close()
+	_, err = cl.Wait(t.Context())
+	require.ErrorIs(t, err, wire.ErrConnLost)
 	assert.ErrorIs(t, <-broke, io.EOF, "the owner learns why")
-	_, err = b.start("hang", message{})
-	assert.ErrorIs(t, err, errLost, "calls after the break fail at once")
-	assert.True(t, errors.Is(b.brokenErr(), errLost))
+	_, err = b.Start("hang", wire.Message{})
+	assert.ErrorIs(t, err, wire.ErrConnLost, "calls after the break fail at once")
+	assert.True(t, errors.Is(b.Err(), wire.ErrConnLost))
 }
 
-func benchConn(b *testing.B) *conn {
+func benchConn(b *testing.B) *wire.Conn {
 	fa, fb := filePair(b)
-	a, c := newConn(fa, 0), newConn(fb, 0)
-	a.handle("echo", func(req *request) { req.reply(req.msg, nil) })
-	a.serve()
-	c.serve()
-	b.Cleanup(func() { a.close(); c.close() })
+	a, c := wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
+	a.Handle("echo", func(req *wire.Request) { req.Reply(req.Msg, nil) })
+	a.Serve()
+	c.Serve()
+	b.Cleanup(func() { a.Close(); c.Close() })
 	return c
 }
 
@@ -184,9 +184,9 @@ func benchConn(b *testing.B) *conn {
 func BenchmarkConnRoundTrip(b *testing.B) {
 	c := benchConn(b)
 	ctx := context.Background()
-	m := message{raw: []byte("12345678")}
+	m := wire.Message{Raw: []byte("12345678")}
 	for b.Loop() {
-		if _, err := c.call(ctx, "echo", m); err != nil {
+		if _, err := c.Call(ctx, "echo", m); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -197,20 +197,20 @@ func BenchmarkConnRoundTrip(b *testing.B) {
 func BenchmarkConnPipelined(b *testing.B) {
 	c := benchConn(b)
 	ctx := context.Background()
-	m := message{raw: []byte("12345678")}
+	m := wire.Message{Raw: []byte("12345678")}
 	const window = 256
-	inflight := make(chan *call, window)
+	inflight := make(chan *wire.Call, window)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for cl := range inflight {
-			if _, err := cl.wait(ctx); err != nil {
+			if _, err := cl.Wait(ctx); err != nil {
 				b.Error(err)
 			}
 		}
 	}()
 	for b.Loop() {
-		cl, err := c.start("echo", m)
+		cl, err := c.Start("echo", m)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -229,31 +229,31 @@ type streamPoint struct {
 type withAny struct{ V any }
 
 // echoTyped serves "echo-T": decode a T from the request, encode it back.
-func echoTyped[T any](c *conn, name string) {
+func echoTyped[T any](c *wire.Conn, name string) {
 	codec := codecFor[T]()
-	c.handle(name, concurrent(func(_ context.Context, m message) (message, error) {
-		v, err := codec.decodeOn(c, m.raw)
+	c.Handle(name, wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
+		v, err := codec.decodeOn(c, m.Raw)
 		if err != nil {
-			return message{}, err
+			return wire.Message{}, err
 		}
 		raw, err := codec.encodeOn(c, v)
-		return message{raw: raw}, err
+		return wire.Message{Raw: raw}, err
 	}))
 }
 
-func callTyped[T any](t *testing.T, c *conn, name string, v T) T {
+func callTyped[T any](t *testing.T, c *wire.Conn, name string, v T) T {
 	codec := codecFor[T]()
 	raw, err := codec.encodeOn(c, v)
 	require.NoError(t, err)
-	m, err := c.call(t.Context(), name, message{raw: raw})
+	m, err := c.Call(t.Context(), name, wire.Message{Raw: raw})
 	require.NoError(t, err)
-	out, err := codec.decodeOn(c, m.raw)
+	out, err := codec.decodeOn(c, m.Raw)
 	require.NoError(t, err)
 	return out
 }
 
 func TestGobStreamsOnConn(t *testing.T) {
-	_, b := connPair(t, func(a, _ *conn) {
+	_, b := connPair(t, func(a, _ *wire.Conn) {
 		echoTyped[streamPoint](a, "point")
 		echoTyped[*streamPoint](a, "ptr")
 		echoTyped[withAny](a, "any")
@@ -278,14 +278,14 @@ func TestGobStreamsOnConn(t *testing.T) {
 	assert.Less(t, len(raw), 20, "a streamed value carries no type description")
 	raw, err = codecFor[withAny]().encodeOn(b, withAny{V: 1})
 	require.NoError(t, err)
-	assert.Equal(t, gobFresh, raw[0], "a type with an interface inside uses a fresh stream")
+	assert.Equal(t, wire.GobFresh, raw[0], "a type with an interface inside uses a fresh stream")
 }
 
 func TestGobStreamUndescribedType(t *testing.T) {
 	_, b := connPair(t, nil)
-	_, err := codecFor[streamPoint]().decodeOn(b, []byte{gobStreamed, 99, 1, 2})
+	_, err := codecFor[streamPoint]().decodeOn(b, []byte{wire.GobStreamed, 99, 1, 2})
 	require.ErrorIs(t, err, wire.ErrMalformed)
-	_, err = codecFor[streamPoint]().decodeOn(nil, []byte{gobStreamed, 1})
+	_, err = codecFor[streamPoint]().decodeOn(nil, []byte{wire.GobStreamed, 1})
 	require.Error(t, err, "a streamed value needs its connection")
 }
 
@@ -300,8 +300,8 @@ func BenchmarkCodecStreamed(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Play the peer: take the description as the reader would.
-	gt := streamType(reflect.TypeFor[point]())
-	c.gobDefined(gt.id, gt.blob)
+	gt := wire.StreamType(reflect.TypeFor[point]())
+	c.LearnGob(gt)
 	_ = raw
 	for b.Loop() {
 		raw, err := codec.encodeOn(c, point{1, 2})
@@ -316,35 +316,35 @@ func BenchmarkCodecStreamed(b *testing.B) {
 
 func TestConnRefusesOversizedMessages(t *testing.T) {
 	fa, fb := filePair(t)
-	a, b := newConn(fa, 1024), newConn(fb, 1024)
-	a.handle("big", concurrent(func(context.Context, message) (message, error) {
-		return message{raw: make([]byte, 2048)}, nil
+	a, b := wire.NewConn(fa, 1024, errorCodec{}), wire.NewConn(fb, 1024, errorCodec{})
+	a.Handle("big", wire.Concurrent(func(context.Context, wire.Message) (wire.Message, error) {
+		return wire.Message{Raw: make([]byte, 2048)}, nil
 	}))
-	a.serve()
-	b.serve()
-	t.Cleanup(func() { a.close(); b.close() })
-	_, err := b.start("big", message{raw: make([]byte, 2048)})
+	a.Serve()
+	b.Serve()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	_, err := b.Start("big", wire.Message{Raw: make([]byte, 2048)})
 	require.ErrorContains(t, err, "exceeds the 1024-byte limit")
-	_, err = b.call(t.Context(), "big", message{})
+	_, err = b.Call(t.Context(), "big", wire.Message{})
 	require.ErrorContains(t, err, "exceeds the 1024-byte limit", "the reply is replaced by an error")
-	assert.NoError(t, b.brokenErr(), "the connection survives")
+	assert.NoError(t, b.Err(), "the connection survives")
 }
 
 // BenchmarkConnLargeMessages streams 1 MiB one-way messages, the shape of
 // a queue carrying big []byte items; compare with BenchmarkSocketpairRaw.
 func BenchmarkConnLargeMessages(b *testing.B) {
 	fa, fb := filePair(b)
-	a, c := newConn(fa, 0), newConn(fb, 0)
+	a, c := wire.NewConn(fa, 0, errorCodec{}), wire.NewConn(fb, 0, errorCodec{})
 	var got sync.WaitGroup
-	a.handle("sink", func(req *request) { got.Done() })
-	a.serve()
-	c.serve()
-	b.Cleanup(func() { a.close(); c.close() })
+	a.Handle("sink", func(req *wire.Request) { got.Done() })
+	a.Serve()
+	c.Serve()
+	b.Cleanup(func() { a.Close(); c.Close() })
 	payload := make([]byte, 1<<20)
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
 		got.Add(1)
-		if err := c.notify("sink", message{raw: payload}); err != nil {
+		if err := c.Notify("sink", wire.Message{Raw: payload}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,5 +13,5 @@ func RunRequestFrame[A, R any](f Func[A, R], arg A) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wire.AppendFrame(nil, &wire.Frame{Kind: kindRequest, ID: 1, Header: appendService(serviceRun, []byte(e.name)), Raw: raw}), nil
+	return wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindRequest, ID: 1, Header: wire.AppendService(serviceRun, []byte(e.name)), Raw: raw}), nil
 }

@@ -68,7 +68,7 @@ var BadFrame = Register(func(ctx context.Context, kind string) (struct{}, error)
 	case "oversized":
 		b = binary.BigEndian.AppendUint32(nil, 1<<31)
 	}
-	if _, err := parentConn.nc.Write(b); err != nil {
+	if _, err := parentConn.Stream.Write(b); err != nil {
 		return struct{}{}, err
 	}
 	<-ctx.Done()

@@ -16,7 +16,7 @@ var BadConsumer = Register(func(ctx context.Context, q *JoinableQueue[int]) (str
 	}
 	b := binary.BigEndian.AppendUint32(nil, 13)
 	b = append(b, 200, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0)
-	if _, err := parentConn.nc.Write(b); err != nil {
+	if _, err := parentConn.Stream.Write(b); err != nil {
 		return struct{}{}, err
 	}
 	<-ctx.Done()

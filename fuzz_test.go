@@ -5,10 +5,7 @@ package mp
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/gob"
 	"io"
-	"reflect"
 	"testing"
 	"time"
 
@@ -40,33 +37,33 @@ func (s *byteStream) SetWriteDeadline(time.Time) error { return nil }
 // connection is: every frame is dispatched, and the connection ends with
 // an error rather than a panic or a hang.
 func FuzzConnFrames(f *testing.F) {
-	req := appendService("echo", []byte("h"))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindRequest, ID: 7, Header: req, Raw: []byte("x")}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindNotify, Header: req}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindReply, ID: 1, Header: []byte("ok")}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindReplyErr, ID: 1, Header: encodeError(ErrClosed)}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindCancel, ID: 7}))
-	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: kindGobType, ID: 3, Raw: []byte{1, 2, 3}}))
+	req := wire.AppendService("echo", []byte("h"))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindRequest, ID: 7, Header: req, Raw: []byte("x")}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindNotify, Header: req}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReply, ID: 1, Header: []byte("ok")}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindReplyErr, ID: 1, Header: encodeError(ErrClosed)}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindCancel, ID: 7}))
+	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: wire.KindGobType, ID: 3, Raw: []byte{1, 2, 3}}))
 	f.Add(wire.AppendFrame(nil, &wire.Frame{Kind: 99}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := newConn(&byteStream{r: bytes.NewReader(data)}, 1<<16)
-		c.handle("echo", concurrent(func(_ context.Context, m message) (message, error) {
-			return message{header: m.header, raw: m.raw}, nil
+		c := wire.NewConn(&byteStream{r: bytes.NewReader(data)}, 1<<16, errorCodec{})
+		c.Handle("echo", wire.Concurrent(func(_ context.Context, m wire.Message) (wire.Message, error) {
+			return wire.Message{Header: m.Header, Raw: m.Raw}, nil
 		}))
-		cl, err := c.start("pending", message{header: []byte("q")})
+		cl, err := c.Start("pending", wire.Message{Header: []byte("q")})
 		require.NoError(t, err)
-		c.serve()
+		c.Serve()
 		select {
-		case <-c.broken:
+		case <-c.Broken:
 		case <-time.After(10 * time.Second):
 			t.Fatal("the reader did not end at the end of its input")
 		}
-		c.close()
-		require.ErrorIs(t, c.brokenErr(), errLost)
+		c.Close()
+		require.ErrorIs(t, c.Err(), wire.ErrConnLost)
 		// The pending call was either answered by a reply frame or failed
 		// with the connection; it never stays pending.
 		select {
-		case <-cl.done:
+		case <-cl.Done:
 		default:
 			t.Fatal("a pending call outlived its connection")
 		}
@@ -195,31 +192,5 @@ func FuzzDecodeBatch(f *testing.F) {
 		batchDecode[string](t, b, int(n))
 		batchDecode[[]byte](t, b, int(n))
 		batchDecode[fuzzItem](t, b, int(n))
-	})
-}
-
-// FuzzDecodeStreamed feeds an arbitrary type description and value to the
-// decoder of streamed gob values, as a peer's kindGobType frame and a
-// later value frame would bring them.
-func FuzzDecodeStreamed(f *testing.F) {
-	gt := streamType(reflect.TypeFor[fuzzItem]())
-	require.NotNil(f, gt, "fuzzItem is streamable")
-	var buf bytes.Buffer
-	enc := gob.NewEncoder(&buf)
-	require.NoError(f, enc.Encode(fuzzItem{}))
-	buf.Reset()
-	require.NoError(f, enc.Encode(fuzzItem{N: 3, S: "s", Tags: map[string][]float64{"a": {1}}}))
-	value := append(binary.AppendUvarint(nil, gt.id), buf.Bytes()...)
-	f.Add(gt.blob, value)
-	f.Add(gt.blob, binary.AppendUvarint(nil, gt.id))
-	f.Add([]byte{}, value)
-	f.Fuzz(func(t *testing.T, desc, val []byte) {
-		c := &conn{}
-		c.gobDefined(gt.id, desc)
-		var v fuzzItem
-		_ = c.decodeStreamed(val, reflect.ValueOf(&v))
-		// A decoder that failed must not be kept for the next value.
-		var w fuzzItem
-		_ = c.decodeStreamed(val, reflect.ValueOf(&w))
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"iter"
 
+	"github.com/mpgo/mp/internal/wire"
+
 	"github.com/mpgo/mp/backend"
 )
 
@@ -59,17 +61,17 @@ func (j *seqSlot[A, R]) Complete(r backend.Reply, err error) bool {
 	return j.decode(nil, r.Value, replyError(j.s.ctx, r, err))
 }
 
-func (j *seqSlot[A, R]) requestOn(c *conn, _ []byte) (message, error) {
+func (j *seqSlot[A, R]) requestOn(c *wire.Conn, _ []byte) (wire.Message, error) {
 	raw, err := codecFor[A]().as(roleArg).encodeOn(c, j.arg)
-	return message{header: j.s.header, raw: raw}, err
+	return wire.Message{Header: j.s.header, Raw: raw}, err
 }
 
-func (j *seqSlot[A, R]) completeOn(c *conn, reply message, err error) bool {
-	return j.decode(c, reply.raw, err)
+func (j *seqSlot[A, R]) completeOn(c *wire.Conn, reply wire.Message, err error) bool {
+	return j.decode(c, reply.Raw, err)
 }
 
 // decode resolves the item from an encoded result that arrived on c.
-func (j *seqSlot[A, R]) decode(c *conn, raw []byte, err error) bool {
+func (j *seqSlot[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
 	if err == nil {
 		j.val, err = codecFor[R]().as(roleResult).decodeOn(c, raw)
 	}

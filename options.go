@@ -3,6 +3,8 @@ package mp
 import (
 	"fmt"
 	"time"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // Option configures any [Pool]: one made by [NewPool], [NewProcessPool]
@@ -51,8 +53,10 @@ func configure[O ProcessOption](workers int, opts []O) config {
 }
 
 // QueueSize sets how many submitted units may wait for a worker before
-// submission blocks. The default is max(1024, 4*workers). A Map chunk and
-// an item of MapSeq each take one entry. QueueSize panics if n < 1.
+// submission blocks. The default is max(1024, 4*workers). An item of
+// MapSeq takes one entry; a Map call takes one per chunk on a process
+// pool and at most one per worker on a goroutine pool. QueueSize panics
+// if n < 1.
 func QueueSize(n int) Option {
 	if n < 1 {
 		panic("mp: QueueSize must be at least 1")
@@ -101,7 +105,7 @@ func Initializer[A any](f Func[A, struct{}], arg A) ProcessOption {
 	return processOptionFunc(func(c *config) {
 		c.proc.initErr = err
 		if err == nil {
-			c.proc.init = &outgoing{serviceRun, message{header: []byte(e.name), raw: raw}}
+			c.proc.init = &outgoing{serviceRun, wire.Message{Header: []byte(e.name), Raw: raw}}
 		}
 	})
 }

@@ -13,31 +13,6 @@ import (
 	"github.com/mpgo/mp/backend"
 )
 
-// MapOption configures one call of [Map].
-type MapOption interface {
-	applyMap(*mapConfig)
-}
-
-type mapConfig struct {
-	chunkSize int
-}
-
-type mapOptionFunc func(*mapConfig)
-
-func (f mapOptionFunc) applyMap(c *mapConfig) { f(c) }
-
-// ChunkSize makes [Map] hand items to the workers n at a time, as the
-// chunksize argument of Python's Pool.map. Without it Map picks
-// ceil(len(items) / (4*workers)), which keeps every worker busy while
-// costing one queue operation per chunk instead of one per item.
-// ChunkSize panics if n < 1.
-func ChunkSize(n int) MapOption {
-	if n < 1 {
-		panic("mp: ChunkSize must be at least 1")
-	}
-	return mapOptionFunc(func(c *mapConfig) { c.chunkSize = n })
-}
-
 // Pool is a fixed set of workers that run tasks: the analogue of Python's
 // multiprocessing.pool.ThreadPool and concurrent.futures.ThreadPoolExecutor
 // (and, with a process back-end, of multiprocessing.Pool). Tasks are
@@ -376,7 +351,11 @@ type PoolStats struct {
 }
 
 // Stats returns a snapshot of the pool's counters. A unit is one task of
-// [Pool.Go], [ApplyAsync], [Apply] or [MapSeq], or one chunk of [Map].
+// [Pool.Go], [ApplyAsync], [Apply] or [MapSeq], or, for [Map], one chunk
+// on a process pool and one puller on a goroutine pool: a worker's share
+// of the call, which runs batches of its items until none is left, and
+// which fails if an item it ran failed. A Map call on a goroutine pool
+// thus counts as at most Workers units, however many items it has.
 // Stats is cheap (a few atomic loads) and safe to call at any time.
 func (p *Pool) Stats() PoolStats {
 	s := PoolStats{Workers: p.workers, Failed: int(p.drained.Load())}
@@ -430,145 +409,4 @@ func (p *Pool) runCallback(cb func()) {
 		}
 	}()
 	cb()
-}
-
-// mapState is shared by the chunks of one Map call.
-type mapState[A, R any] struct {
-	f       Func[A, R]
-	items   []A
-	results []R
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	stopped atomic.Bool // set by the first error, read before each item
-	once    sync.Once
-	err     error
-	left    atomic.Int64 // chunks not yet ended
-	done    chan struct{}
-}
-
-// mapChunk is the job of items[lo:hi] of a Map call.
-type mapChunk[A, R any] struct {
-	m      *mapState[A, R]
-	lo, hi int
-}
-
-func (m *mapState[A, R]) stop(err error) {
-	m.once.Do(func() {
-		m.err = err
-		m.stopped.Store(true)
-		m.cancel(err)
-	})
-}
-
-func (m *mapState[A, R]) end() {
-	if m.left.Add(-1) == 0 {
-		close(m.done)
-	}
-}
-
-func (c *mapChunk[A, R]) run(*Pool) (failed bool) {
-	m := c.m
-	defer m.end()
-	defer func() {
-		if v := recover(); v != nil {
-			m.stop(&PanicError{Value: v, Stack: debug.Stack()})
-			failed = true
-		}
-	}()
-	if m.ctx.Err() != nil {
-		m.stop(context.Cause(m.ctx))
-		return true
-	}
-	f, ctx, items, results := m.f, m.ctx, m.items[c.lo:c.hi], m.results[c.lo:c.hi]
-	for i := range items {
-		if m.stopped.Load() {
-			return false
-		}
-		r, err := f(ctx, items[i])
-		if err != nil {
-			m.stop(err)
-			return true
-		}
-		results[i] = r
-	}
-	return false
-}
-
-func (c *mapChunk[A, R]) fail(_ *Pool, err error) {
-	c.m.stop(err)
-	c.m.end()
-}
-
-// Map applies f to every item on the pool's workers and returns the results
-// in the order of items: the analogue of Python's Pool.map and
-// Executor.map. Items are handed out in chunks (see [ChunkSize]), never
-// one task per item unless asked.
-//
-// Map blocks until every item has been processed or the call has failed.
-// The first error in time wins: the tasks still running see their context
-// cancelled with that error as cause, items not yet started are skipped,
-// and Map returns that error with a nil slice once the running tasks have
-// returned; later errors are dropped, as errgroup drops them. A panic in f
-// is such an error, a *[PanicError]. When ctx is done, or the pool is
-// terminated, Map fails with context.Cause of it. After [Pool.Close] Map
-// returns [ErrClosed].
-//
-// Map costs a few allocations per call besides the result slice and
-// nothing per item.
-func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts ...MapOption) ([]R, error) {
-	var c mapConfig
-	for _, o := range opts {
-		o.applyMap(&c)
-	}
-	if p.gate.Load()&gateClosing != 0 {
-		return nil, ErrClosed
-	}
-	if len(items) == 0 {
-		return []R{}, nil
-	}
-	size := c.chunkSize
-	if size == 0 {
-		size = (len(items) + 4*p.workers - 1) / (4 * p.workers)
-	}
-	n := (len(items) + size - 1) / size
-	if p.remote {
-		return mapRemote(ctx, p, f, items, size, n)
-	}
-	chunks := make([]mapChunk[A, R], n)
-	return runMap(ctx, p, f, items, size, n, func(m *mapState[A, R], i, lo, hi int) unit {
-		chunks[i] = mapChunk[A, R]{m: m, lo: lo, hi: hi}
-		return &chunks[i]
-	})
-}
-
-// runMap runs the n chunks of size items of one Map call on either
-// back-end, chunk(m, i, lo, hi) making the unit of chunk i, and waits for
-// all of them: the first error stops the rest, and Terminate stops them
-// with its cause.
-func runMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int, chunk func(m *mapState[A, R], i, lo, hi int) unit) ([]R, error) {
-	m := &mapState[A, R]{
-		f:       f,
-		items:   items,
-		results: make([]R, len(items)),
-		done:    make(chan struct{}),
-	}
-	m.ctx, m.cancel = context.WithCancelCause(ctx)
-	defer m.cancel(nil)
-	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
-	m.left.Store(int64(n))
-	for i := range n {
-		u := chunk(m, i, i*size, min((i+1)*size, len(items)))
-		if m.stopped.Load() {
-			u.fail(p, m.err)
-			continue
-		}
-		if err := p.submit(m.ctx, u); err != nil {
-			u.fail(p, err)
-		}
-	}
-	<-m.done
-	if m.err != nil {
-		return nil, m.err
-	}
-	return m.results, nil
 }

@@ -82,14 +82,17 @@ func TestMapEmpty(t *testing.T) {
 	assert.Empty(t, got)
 }
 
-func TestMapChunksByDefault(t *testing.T) {
+func TestMapTakesOneUnitPerWorker(t *testing.T) {
 	p := mp.NewPool(2)
 	items := make([]int, 10000)
 	_, err := mp.Map(t.Context(), p, square, items)
 	require.NoError(t, err)
+	// One unit per item of at least ChunkSize: here a single one.
+	_, err = mp.Map(t.Context(), p, square, items[:10], mp.ChunkSize(10))
+	require.NoError(t, err)
 	closeJoin(t, p)
-	// ceil(10000 / (4*2)) items per chunk: 8 units, not 10000.
-	assert.Equal(t, 8, p.Stats().Completed)
+	// One puller per worker, then one: 3 units, not 10010.
+	assert.Equal(t, 3, p.Stats().Completed)
 }
 
 // TestAtMostWorkersRun checks every submission path against the bound.

@@ -72,7 +72,7 @@ type Process[R any] struct {
 	task    *entry
 	arg     []byte
 	prepErr error // why the task cannot run: reported by Start
-	decode  func(*conn, []byte) (R, error)
+	decode  func(*wire.Conn, []byte) (R, error)
 
 	done chan struct{} // closed once the child is reaped and the outcome known
 
@@ -104,7 +104,7 @@ func NewProcess[A, R any](f Func[A, R], arg A) *Process[R] {
 	}
 	if size := (&wire.Frame{Header: []byte(" " + serviceRun + p.taskName()), Raw: p.arg}).Size(); p.prepErr == nil && size > wire.DefaultMaxFrame {
 		// Refused here rather than after the child has started.
-		p.prepErr = frameTooLarge(size, wire.DefaultMaxFrame)
+		p.prepErr = wire.FrameTooLarge(size, wire.DefaultMaxFrame)
 	}
 	return p
 }
@@ -140,7 +140,7 @@ func (p *Process[R]) Start() error {
 	}
 	ch, err := spawn(spawnOptions{
 		name: name, env: p.Env, stdout: p.Stdout, stderr: p.Stderr,
-		first:  &outgoing{serviceRun, message{header: []byte(p.task.name), raw: p.arg}},
+		first:  &outgoing{serviceRun, wire.Message{Header: []byte(p.task.name), Raw: p.arg}},
 		reaped: p.arrive,
 	})
 	if err != nil {
@@ -154,16 +154,16 @@ func (p *Process[R]) Start() error {
 
 // watch waits for the task's reply and decodes it. It ends once the reply
 // is in or the child is gone.
-func (p *Process[R]) watch(cl *call) {
+func (p *Process[R]) watch(cl *wire.Call) {
 	ch := p.ch
 	reply, err := ch.await(cl)
 	if err == nil {
-		p.result, err = p.decode(ch.conn, reply.raw)
+		p.result, err = p.decode(ch.conn, reply.Raw)
 	}
 	p.err = err
 	// The reply is the child's last message, so the connection can close
 	// while the child exits rather than after it has been reaped.
-	ch.conn.close()
+	ch.conn.Close()
 	p.arrive()
 }
 
@@ -174,7 +174,7 @@ func (p *Process[R]) arrive() {
 		return
 	}
 	ch := p.ch
-	if errors.Is(p.err, errLost) {
+	if errors.Is(p.err, wire.ErrConnLost) {
 		p.err = ch.endError()
 	}
 	p.exitCode = ch.exitCode

@@ -1,14 +1,11 @@
 package mp
 
 import (
-	"context"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"github.com/mpgo/mp/backend"
 )
 
 // NewProcessPool returns a pool of workers long-lived child processes: the
@@ -155,83 +152,4 @@ func (b *procBackend) pids() []int {
 		}
 	}
 	return out
-}
-
-// remoteChunk is the unit of a Map chunk on a process pool.
-type remoteChunk[A, R any] struct {
-	m      *mapState[A, R]
-	lo, hi int
-	r      *remoteMap[A, R]
-}
-
-// remoteMap is what the chunks of one Map call on a process pool share.
-type remoteMap[A, R any] struct {
-	name   string
-	header []byte
-	args   batchCodec[A]
-	res    batchCodec[R]
-}
-
-// mapRemote is Map on a process pool, with n chunks of size items.
-func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int) ([]R, error) {
-	e, err := registered(f)
-	if err != nil {
-		return nil, err
-	}
-	r := &remoteMap[A, R]{name: e.name, header: requestHeader(e.name, true, false), args: newBatchCodec[A]().as(roleArgs), res: newBatchCodec[R]().as(roleResults)}
-	chunks := make([]remoteChunk[A, R], n)
-	return runMap(ctx, p, f, items, size, n, func(m *mapState[A, R], i, lo, hi int) unit {
-		chunks[i] = remoteChunk[A, R]{m: m, lo: lo, hi: hi, r: r}
-		return &chunks[i]
-	})
-}
-
-func (c *remoteChunk[A, R]) run(p *Pool) bool {
-	c.fail(p, errGoOnProcessPool)
-	return true
-}
-
-func (c *remoteChunk[A, R]) Request() (backend.Request, error) {
-	if c.m.stopped.Load() {
-		return backend.Request{}, c.m.err
-	}
-	raw, err := c.r.args.encode(nil, nil, c.m.items[c.lo:c.hi])
-	return backend.Request{Func: c.r.name, Batch: true, Arg: raw}, err
-}
-
-func (c *remoteChunk[A, R]) Context() context.Context { return c.m.ctx }
-func (c *remoteChunk[A, R]) Fail(err error)           { c.fail(nil, err) }
-
-func (c *remoteChunk[A, R]) Complete(r backend.Reply, err error) bool {
-	return c.decode(nil, r.Value, replyError(c.m.ctx, r, err))
-}
-
-func (c *remoteChunk[A, R]) requestOn(cn *conn, buf []byte) (message, error) {
-	if c.m.stopped.Load() {
-		return message{}, c.m.err
-	}
-	raw, err := c.r.args.encode(cn, buf, c.m.items[c.lo:c.hi])
-	return message{header: c.r.header, raw: raw}, err
-}
-
-func (c *remoteChunk[A, R]) completeOn(cn *conn, reply message, err error) bool {
-	return c.decode(cn, reply.raw, err)
-}
-
-// decode resolves the chunk from an encoded batch of results that arrived
-// on cn.
-func (c *remoteChunk[A, R]) decode(cn *conn, raw []byte, err error) bool {
-	defer c.m.end()
-	if err == nil {
-		if err = c.r.res.decodeInto(cn, raw, c.m.results[c.lo:c.hi]); err == nil {
-			return false
-		}
-	}
-	c.m.stop(err)
-	return true
-}
-
-func (c *remoteChunk[A, R]) fail(_ *Pool, err error) {
-	c.m.stop(err)
-	c.m.end()
 }

@@ -13,7 +13,7 @@ import (
 // inflight is a unit sent to a worker and not yet resolved.
 type inflight struct {
 	t         streamTask
-	cl        *call
+	cl        *wire.Call
 	ctx       context.Context
 	sent      time.Time
 	cancelled bool // the child was asked to cancel it
@@ -145,13 +145,13 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 	var headDone, ctxDone, chDone, broken <-chan struct{}
 	if len(w.pending) > 0 {
 		h := &w.pending[0]
-		headDone = h.cl.done
+		headDone = h.cl.Done
 		if h.ctx != nil && !h.cancelled {
 			ctxDone = h.ctx.Done()
 		}
 	}
 	if w.ch != nil {
-		chDone, broken = w.ch.done, w.ch.conn.broken
+		chDone, broken = w.ch.done, w.ch.conn.Broken
 	}
 	select {
 	case <-wake:
@@ -162,13 +162,13 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 	case <-headDone:
 		w.complete()
 		// Resolve the replies that arrived with it.
-		for w.ch != nil && len(w.pending) > 0 && isClosed(w.pending[0].cl.done) {
+		for w.ch != nil && len(w.pending) > 0 && isClosed(w.pending[0].cl.Done) {
 			w.complete()
 		}
 	case <-ctxDone:
 		h := &w.pending[0]
 		h.cancelled = true
-		_ = w.ch.conn.w.WriteFrame(&wire.Frame{Kind: kindCancel, ID: h.cl.id}, false)
+		_ = h.cl.Cancel()
 		w.grace.Reset(w.b.cfg.grace)
 	case <-w.grace.C:
 		w.preempted = true
@@ -238,7 +238,7 @@ func (w *procWorker) take(t backend.Task) {
 // select.
 func (w *procWorker) send(t streamTask) bool {
 	c := w.ch.conn
-	if isClosed(c.broken) || isClosed(w.ch.done) {
+	if isClosed(c.Broken) || isClosed(w.ch.done) {
 		w.redo = append([]streamTask{t}, w.redo...)
 		return false
 	}
@@ -251,8 +251,8 @@ func (w *procWorker) send(t streamTask) bool {
 		w.count(t, err)
 		return true
 	}
-	cl, err := c.start(serviceRun, msg)
-	if errors.Is(err, errLost) {
+	cl, err := c.Start(serviceRun, msg)
+	if errors.Is(err, wire.ErrConnLost) {
 		// The child is gone; the task has not started.
 		w.redo = append([]streamTask{t}, w.redo...)
 		return false
@@ -261,8 +261,8 @@ func (w *procWorker) send(t streamTask) bool {
 		w.count(t, err)
 		return true
 	}
-	if cap(msg.raw) > cap(w.buf) && cap(msg.raw) <= 64<<10 {
-		w.buf = msg.raw[:0]
+	if cap(msg.Raw) > cap(w.buf) && cap(msg.Raw) <= 64<<10 {
+		w.buf = msg.Raw[:0]
 	}
 	w.q.Started()
 	w.pending = append(w.pending, inflight{t: t, cl: cl, ctx: ctx, sent: time.Now()})
@@ -276,7 +276,7 @@ func (w *procWorker) send(t streamTask) bool {
 // complete resolves the unit at the head, whose call has ended.
 func (w *procWorker) complete() {
 	h := w.pending[0]
-	if errors.Is(h.cl.err, errLost) {
+	if errors.Is(h.cl.Err, wire.ErrConnLost) {
 		w.died()
 		return
 	}
@@ -298,15 +298,15 @@ func (w *procWorker) complete() {
 	if d := now.Sub(start); d > 0 && int64(d) > int64(pipelineBudget)/int64(w.window) {
 		w.window = max(1, int(pipelineBudget/d))
 	}
-	err := h.cl.err
+	err := h.cl.Err
 	if err != nil && h.ctx != nil && h.ctx.Err() != nil {
 		// The child stopped the task because its context ended here.
 		err = context.Cause(h.ctx)
 	}
-	w.resolve(h.t, h.cl.reply, err)
+	w.resolve(h.t, h.cl.Reply, err)
 }
 
-func (w *procWorker) resolve(t streamTask, reply message, err error) {
+func (w *procWorker) resolve(t streamTask, reply wire.Message, err error) {
 	delete(w.attempts, t)
 	w.q.Ended(t.completeOn(w.ch.conn, reply, err))
 }
@@ -317,22 +317,22 @@ func (w *procWorker) resolve(t streamTask, reply message, err error) {
 func (w *procWorker) died() {
 	ch := w.ch
 	select {
-	case <-ch.conn.broken:
+	case <-ch.conn.Broken:
 	case <-time.After(time.Second):
 		// The child is gone but something holds its socket open; what
 		// it sent before dying has been read by now.
 	}
 	ch.signal(sigKill)
 	<-ch.done
-	ch.conn.close()
+	ch.conn.Close()
 	w.grace.Stop()
 	exit := ch.endError()
 	var redo []streamTask
 	running := true
 	for _, h := range w.pending {
 		switch {
-		case !errors.Is(h.cl.err, errLost):
-			w.resolve(h.t, h.cl.reply, h.cl.err)
+		case !errors.Is(h.cl.Err, wire.ErrConnLost):
+			w.resolve(h.t, h.cl.Reply, h.cl.Err)
 		case !running:
 			redo = append(redo, h.t)
 			w.q.Unstarted()
@@ -340,15 +340,15 @@ func (w *procWorker) died() {
 			running = false
 			switch {
 			case w.q.Terminated():
-				w.resolve(h.t, message{}, ErrTerminated)
+				w.resolve(h.t, wire.Message{}, ErrTerminated)
 			case w.preempted && h.ctx != nil:
-				w.resolve(h.t, message{}, context.Cause(h.ctx))
+				w.resolve(h.t, wire.Message{}, context.Cause(h.ctx))
 			case w.attempts[h.t] < w.b.cfg.retry:
 				w.attempts[h.t]++
 				redo = append(redo, h.t)
 				w.q.Unstarted()
 			default:
-				w.resolve(h.t, message{}, exit)
+				w.resolve(h.t, wire.Message{}, exit)
 			}
 		}
 	}
@@ -375,7 +375,7 @@ func (w *procWorker) retire() {
 // exited and been reaped, killing it if it does not exit within a second.
 func (w *procWorker) closeChild() {
 	ch := w.ch
-	ch.conn.close()
+	ch.conn.Close()
 	select {
 	case <-ch.done:
 	case <-time.After(time.Second):
@@ -400,7 +400,7 @@ func (w *procWorker) spawn() {
 	}
 	if !b.setKid(w.i, ch) {
 		<-ch.done
-		ch.conn.close()
+		ch.conn.Close()
 		b.setKid(w.i, nil)
 		return
 	}
@@ -409,7 +409,7 @@ func (w *procWorker) spawn() {
 		return
 	}
 	if _, err := ch.await(ch.first); err != nil {
-		if errors.Is(err, errLost) {
+		if errors.Is(err, wire.ErrConnLost) {
 			err = ch.exitError()
 		}
 		b.mu.Lock()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // Register records f so that a child process can find it again by its
@@ -55,7 +57,7 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 		name:     key,
 		fv:       funcValue(f),
 		runBatch: batchRunner(f, name),
-		run: func(ctx context.Context, c *conn, arg []byte) ([]byte, error) {
+		run: func(ctx context.Context, c *wire.Conn, arg []byte) ([]byte, error) {
 			a, err := argCodec.decodeOn(c, arg)
 			if err != nil {
 				return nil, err
@@ -93,10 +95,10 @@ type entry struct {
 	fv   unsafe.Pointer // the func value, to tell closures of one literal apart
 	// run decodes the argument, runs the task under recover and encodes
 	// its result, for the peer at the other end of c.
-	run func(ctx context.Context, c *conn, arg []byte) ([]byte, error)
+	run func(ctx context.Context, c *wire.Conn, arg []byte) ([]byte, error)
 	// runBatch is run for a batch of arguments (a process pool's Map
 	// chunk): it runs the task on each in turn and encodes the results.
-	runBatch func(ctx context.Context, c *conn, arg []byte) ([]byte, error)
+	runBatch func(ctx context.Context, c *wire.Conn, arg []byte) ([]byte, error)
 }
 
 var (

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mpgo/mp/internal/wire"
+
 	"github.com/mpgo/mp/backend"
 )
 
@@ -227,16 +229,16 @@ func (j *applyJob[A, R]) Complete(r backend.Reply, err error) bool {
 	return j.decode(nil, r.Value, replyError(j.ctx, r, err))
 }
 
-func (j *applyJob[A, R]) requestOn(*conn, []byte) (message, error) {
-	return message{header: []byte(j.name), raw: j.raw}, nil
+func (j *applyJob[A, R]) requestOn(*wire.Conn, []byte) (wire.Message, error) {
+	return wire.Message{Header: []byte(j.name), Raw: j.raw}, nil
 }
 
-func (j *applyJob[A, R]) completeOn(c *conn, reply message, err error) bool {
-	return j.decode(c, reply.raw, err)
+func (j *applyJob[A, R]) completeOn(c *wire.Conn, reply wire.Message, err error) bool {
+	return j.decode(c, reply.Raw, err)
 }
 
 // decode resolves the job from an encoded result that arrived on c.
-func (j *applyJob[A, R]) decode(c *conn, raw []byte, err error) bool {
+func (j *applyJob[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
 	var v R
 	if err == nil {
 		v, err = codecFor[R]().as(roleResult).decodeOn(c, raw)

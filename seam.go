@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mpgo/mp/internal/wire"
+
 	"github.com/mpgo/mp/backend"
 )
 
@@ -124,10 +126,10 @@ type streamTask interface {
 	// requestOn returns the message that runs the task on the child at
 	// the other end of c. The payload may be built in buf, which the
 	// caller reuses once the message has been sent.
-	requestOn(c *conn, buf []byte) (message, error)
+	requestOn(c *wire.Conn, buf []byte) (wire.Message, error)
 	// completeOn resolves the task from the child's reply to requestOn,
 	// or with err, and reports whether it failed.
-	completeOn(c *conn, reply message, err error) (failed bool)
+	completeOn(c *wire.Conn, reply wire.Message, err error) (failed bool)
 }
 
 // replyError returns the error of a reply to a task whose context is ctx
@@ -196,7 +198,7 @@ func (j *requestJob) run(p *Pool) bool {
 // runEncoded runs the registered task name on an encoded argument, or
 // batch of them, and returns its encoded result, for the peer at the
 // other end of c (nil: self-contained values).
-func runEncoded(ctx context.Context, c *conn, name string, batch bool, arg []byte) ([]byte, error) {
+func runEncoded(ctx context.Context, c *wire.Conn, name string, batch bool, arg []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
@@ -239,12 +241,12 @@ func (j *requestJob) Complete(r backend.Reply, err error) bool {
 
 // requestOn asks the child for a self-contained reply, which the caller
 // of RunRequest can pass on without this connection.
-func (j *requestJob) requestOn(*conn, []byte) (message, error) {
-	return message{header: requestHeader(j.req.Func, j.req.Batch, true), raw: j.req.Arg}, nil
+func (j *requestJob) requestOn(*wire.Conn, []byte) (wire.Message, error) {
+	return wire.Message{Header: requestHeader(j.req.Func, j.req.Batch, true), Raw: j.req.Arg}, nil
 }
 
-func (j *requestJob) completeOn(_ *conn, reply message, err error) bool {
-	return j.Complete(backend.Reply{Value: reply.raw}, err)
+func (j *requestJob) completeOn(_ *wire.Conn, reply wire.Message, err error) bool {
+	return j.Complete(backend.Reply{Value: reply.Raw}, err)
 }
 
 // The marks that end the header of a run request, after the registered

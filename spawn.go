@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"sync"
 	"time"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // helloTimeout bounds the wait for a new child's handshake. A child that
@@ -20,11 +22,13 @@ const serviceRun = "mp.run"
 //
 //   - spawn starts a child (a Process child, or with worker set a pool
 //     worker that serves runs until its connection closes) and returns a
-//     *child: its pid, its conn, done (closed once reaped) and exitError.
-//   - child.conn.start(serviceRun, message{header: entry.name, raw: arg})
+//     *child: its pid, its connection (a wire.Conn), done (closed once
+//     reaped) and exitError.
+//   - child.conn.Start(serviceRun, wire.Message{Header: name, Raw: arg})
 //     runs a registered task; a worker runs such requests one at a time in
-//     arrival order, so they may be pipelined. call.wait, or call.abandon,
-//     which cancels the task's ctx in the child.
+//     arrival order, so they may be pipelined. Call.Wait collects the
+//     reply; Call.Cancel and Call.Abandon cancel the task's ctx in the
+//     child.
 //   - parentHooks and childHooks register services on every connection,
 //     for example a queue broker in the parent; parentConn is a child's
 //     connection to its parent.
@@ -39,9 +43,6 @@ type spawnOptions struct {
 	// worker makes the child serve runs until its connection closes, for
 	// a process pool; otherwise it serves one run and exits.
 	worker bool
-	// setup registers parent-side services on the child's connection
-	// before it starts serving (for example a queue broker).
-	setup func(*child)
 	// reaped, if set, is called once the child has been reaped, after
 	// done is closed: also when spawn fails after starting the child.
 	reaped func()
@@ -54,7 +55,7 @@ type spawnOptions struct {
 // outgoing is a request to a service.
 type outgoing struct {
 	service string
-	msg     message
+	msg     wire.Message
 }
 
 // child is a started child process, seen from its parent.
@@ -62,11 +63,11 @@ type child struct {
 	pid    int
 	name   string
 	worker bool // spawnOptions.worker
-	conn   *conn
+	conn   *wire.Conn
 	cmd    *exec.Cmd
 
 	// first is the call of spawnOptions.first.
-	first *call
+	first *wire.Call
 	tail  *tailWriter // nil unless stderr is captured
 
 	done     chan struct{} // closed once the child has been reaped
@@ -85,7 +86,7 @@ var parentHooks []func(*child)
 // childHooks run in a child, before its connection to the parent serves;
 // other parts of mp add to it from init to register child-side services.
 // worker tells a process-pool worker from a Process child.
-var childHooks []func(c *conn, worker bool)
+var childHooks []func(c *wire.Conn, worker bool)
 
 // childRunDone run in a child after each task returns and before its
 // reply is sent, so that state the task left behind (a queue proxy's
@@ -96,25 +97,25 @@ var childRunDone []func() error
 
 // parentConn is a child's connection to its parent; nil in a process mp
 // did not start.
-var parentConn *conn
+var parentConn *wire.Conn
 
 // await waits for the reply to cl. If the child exits without replying it
 // waits briefly for a reply still in the socket, then gives up with an
-// error wrapping errLost.
-func (ch *child) await(cl *call) (message, error) {
+// error wrapping wire.ErrConnLost.
+func (ch *child) await(cl *wire.Call) (wire.Message, error) {
 	select {
-	case <-cl.done:
+	case <-cl.Done:
 	case <-ch.done:
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		select {
-		case <-cl.done:
+		case <-cl.Done:
 		case <-ctx.Done():
-			ch.conn.close()
-			<-cl.done
+			ch.conn.Close()
+			<-cl.Done
 		}
 	}
-	return cl.reply, cl.err
+	return cl.Reply, cl.Err
 }
 
 // endError says why the child ended without replying, as far as the
@@ -164,4 +165,15 @@ func (t *tailWriter) bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]byte(nil), t.buf...)
+}
+
+// dropForProtocol kills a child that broke the protocol, keeping err, the
+// first such reason, as what its owner reports.
+func (ch *child) dropForProtocol(err error) {
+	ch.mu.Lock()
+	if ch.protoErr == nil {
+		ch.protoErr = err
+	}
+	ch.mu.Unlock()
+	_ = ch.signal(sigKill)
 }

@@ -128,14 +128,14 @@ func spawn(o spawnOptions) (*child, error) {
 		<-ch.done
 		return nil, fmt.Errorf("mp: socketpair: %w", err)
 	}
-	ch.conn = newConn(parentEnd, 0)
+	ch.conn = wire.NewConn(parentEnd, 0, errorCodec{})
 	if o.first != nil {
 		// Sent before the handshake: the request waits in the socket
 		// while the child starts, which saves a round trip.
-		if ch.first, err = ch.conn.start(o.first.service, o.first.msg); err != nil {
+		if ch.first, err = ch.conn.Start(o.first.service, o.first.msg); err != nil {
 			ch.signal(sigKill)
 			<-ch.done
-			ch.conn.close()
+			ch.conn.Close()
 			return nil, err
 		}
 	}
@@ -143,10 +143,10 @@ func spawn(o spawnOptions) (*child, error) {
 	if err := ch.handshake(token); err != nil {
 		ch.signal(sigKill)
 		<-ch.done
-		ch.conn.close()
+		ch.conn.Close()
 		return nil, err
 	}
-	ch.conn.onBreak = func(cause error) {
+	ch.conn.OnBreak = func(cause error) {
 		// A child that sends a malformed or oversized frame is dropped:
 		// it is killed, and its owner reports the protocol error.
 		var what string
@@ -158,18 +158,12 @@ func spawn(o spawnOptions) (*child, error) {
 		default:
 			return
 		}
-		ch.mu.Lock()
-		ch.protoErr = fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause)
-		ch.mu.Unlock()
-		ch.signal(sigKill)
+		ch.dropForProtocol(fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause))
 	}
 	for _, hook := range parentHooks {
 		hook(ch)
 	}
-	if o.setup != nil {
-		o.setup(ch)
-	}
-	ch.conn.serve()
+	ch.conn.Serve()
 	return ch, nil
 }
 
@@ -189,7 +183,7 @@ func childEnviron() []string {
 // Main and that fd 3 is our socket.
 func (ch *child) handshake(token string) error {
 	forgot := "; a program that starts processes must call mp.Main() first in main (and in TestMain)"
-	ch.conn.nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	ch.conn.Stream.SetReadDeadline(time.Now().Add(helloTimeout))
 	// A child that exits early normally gives EOF, but not if it passed
 	// the socket on to a process of its own; its exit ends the wait too.
 	stop := make(chan struct{})
@@ -198,13 +192,13 @@ func (ch *child) handshake(token string) error {
 		case <-ch.done:
 			// Not "now": a hello already in the socket must still be
 			// read, and a deadline in the past fails reads at once.
-			ch.conn.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			ch.conn.Stream.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		case <-stop:
 		}
 	}()
-	f, err := ch.conn.readFrame()
+	f, err := ch.conn.ReadFrame()
 	close(stop)
-	ch.conn.nc.SetReadDeadline(time.Time{})
+	ch.conn.Stream.SetReadDeadline(time.Time{})
 	exited := false
 	select {
 	case <-ch.done:
@@ -219,7 +213,7 @@ func (ch *child) handshake(token string) error {
 		return fmt.Errorf("mp: child process %d did not answer within %v and was killed%s", ch.pid, helloTimeout, forgot)
 	case err != nil:
 		return fmt.Errorf("mp: handshake with child process %d: %w", ch.pid, err)
-	case f.Kind != kindHello || string(f.Header) != token:
+	case f.Kind != wire.KindHello || string(f.Header) != token:
 		return fmt.Errorf("mp: child process %d sent a bad handshake", ch.pid)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // Queues across processes.
@@ -279,18 +281,13 @@ func kindName(joinable bool) string {
 func init() {
 	parentHooks = append(parentHooks, func(ch *child) {
 		b := &broker{cn: ch.conn, pid: ch.pid, holders: map[uint64]xholder{}, kill: func(err error) {
-			ch.mu.Lock()
-			if ch.protoErr == nil {
-				ch.protoErr = fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, err)
-			}
-			ch.mu.Unlock()
-			_ = ch.signal(sigKill)
+			ch.dropForProtocol(fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, err))
 		}}
-		ch.conn.handle(serviceQueue, b.serve)
-		context.AfterFunc(ch.conn.ctx, b.release)
+		ch.conn.Handle(serviceQueue, b.serve)
+		context.AfterFunc(ch.conn.Ctx, b.release)
 	})
-	childHooks = append(childHooks, func(c *conn, _ bool) {
-		c.handle(serviceQueueChild, proxies.serve)
+	childHooks = append(childHooks, func(c *wire.Conn, _ bool) {
+		c.Handle(serviceQueueChild, proxies.serve)
 	})
 	childRunDone = append(childRunDone, proxies.flushAll)
 }

@@ -17,7 +17,7 @@ type xowner interface {
 
 // xholder is the state of one queue on one child connection.
 type xholder interface {
-	handle(req *request, op byte, h *hdrReader)
+	handle(req *wire.Request, op byte, h *hdrReader)
 	release()
 }
 
@@ -27,7 +27,7 @@ type xholder interface {
 // it for breaking the protocol, as the connection drops a child that
 // sends a malformed frame.
 type broker struct {
-	cn   *conn
+	cn   *wire.Conn
 	pid  int
 	kill func(err error)
 
@@ -36,8 +36,8 @@ type broker struct {
 	gone    bool
 }
 
-func (b *broker) serve(req *request) {
-	h := hdrReader{b: req.msg.header}
+func (b *broker) serve(req *wire.Request) {
+	h := hdrReader{b: req.Msg.Header}
 	op := h.byte()
 	id := h.uvarint()
 	if h.bad {
@@ -57,7 +57,7 @@ func (b *broker) serve(req *request) {
 	}
 	b.mu.Unlock()
 	if hd == nil {
-		req.reply(message{}, fmt.Errorf("mp: process %d has no shared queue %d", b.pid, id))
+		req.Reply(wire.Message{}, fmt.Errorf("mp: process %d has no shared queue %d", b.pid, id))
 		return
 	}
 	hd.handle(req, op, &h)
@@ -72,9 +72,9 @@ func (b *broker) drop(what string) {
 }
 
 // malformed drops the child and fails the request req, which it sent.
-func (b *broker) malformed(req *request, what string) {
+func (b *broker) malformed(req *wire.Request, what string) {
 	b.drop(what)
-	req.reply(message{}, errors.New("mp: malformed queue request"))
+	req.Reply(wire.Message{}, errors.New("mp: malformed queue request"))
 }
 
 // release runs once the child's connection has ended: the items the child
@@ -120,7 +120,7 @@ type holder[T any] struct {
 // handle serves one request or notification of the child. It runs on the
 // connection's reader goroutine, so what it does at once is ordered with
 // the child's other frames; what may wait runs on a goroutine of its own.
-func (h *holder[T]) handle(req *request, op byte, hr *hdrReader) {
+func (h *holder[T]) handle(req *wire.Request, op byte, hr *hdrReader) {
 	x := h.x
 	switch op {
 	case xopPut:
@@ -137,12 +137,12 @@ func (h *holder[T]) handle(req *request, op byte, hr *hdrReader) {
 	case xopRevoke:
 		h.revoke(req)
 	case xopLen:
-		req.reply(message{header: binary.AppendUvarint(nil, uint64(x.len()))}, nil)
+		req.Reply(wire.Message{Header: binary.AppendUvarint(nil, uint64(x.len()))}, nil)
 	case xopClose:
 		x.close(hr.byte() == 1)
-		req.reply(message{}, nil)
+		req.Reply(wire.Message{}, nil)
 	case xopJoin:
-		req.c.goroutine(func() { req.reply(message{}, x.join(req.ctx)) })
+		req.Conn.Go(func() { req.Reply(wire.Message{}, x.join(req.Ctx)) })
 	default:
 		h.b.malformed(req, fmt.Sprintf("unknown queue operation %d", op))
 	}
@@ -152,7 +152,7 @@ func (h *holder[T]) handle(req *request, op byte, hr *hdrReader) {
 // TryPut) is served on the reader goroutine, so that the item is in the
 // queue before any later frame of the child is read: a child's Puts and
 // its later TaskDone or Join then reach the owner in the child's order.
-func (h *holder[T]) put(req *request, hr *hdrReader) {
+func (h *holder[T]) put(req *wire.Request, hr *hdrReader) {
 	x := h.x
 	flags := hr.byte()
 	if hr.bad {
@@ -162,11 +162,11 @@ func (h *holder[T]) put(req *request, hr *hdrReader) {
 	block := flags&putBlock != 0
 	// A panic in the item's GobDecode comes back from decodeOn as a
 	// *PanicError: it fails this Put, not the process.
-	v, err := x.codec.decodeOn(req.c, req.msg.raw)
+	v, err := x.codec.decodeOn(req.Conn, req.Msg.Raw)
 	if err == nil && (!block || x.q.maxsize <= 0) {
 		err = x.q.put(context.Background(), v, false)
 	} else if err == nil {
-		req.c.goroutine(func() { req.reply(message{}, x.q.put(req.ctx, v, true)) })
+		req.Conn.Go(func() { req.Reply(wire.Message{}, x.q.put(req.Ctx, v, true)) })
 		return
 	}
 	if err != nil && flags&putStreamed != 0 {
@@ -175,23 +175,23 @@ func (h *holder[T]) put(req *request, hr *hdrReader) {
 		// or Join does.
 		x.refuse(h.b.pid, err)
 	}
-	req.reply(message{}, err)
+	req.Reply(wire.Message{}, err)
 }
 
 // tryGet serves a child's TryGet that found nothing prefetched: the item
 // goes in the reply, outside the credit, and a JoinableQueue's item is
 // held like a fed one until the child marks it done.
-func (h *holder[T]) tryGet(req *request) {
+func (h *holder[T]) tryGet(req *wire.Request) {
 	x := h.x
 	v, n, err := x.take(context.Background(), false)
 	if err != nil {
-		req.reply(message{}, err)
+		req.Reply(wire.Message{}, err)
 		return
 	}
-	b, err := x.codec.encodeOn(req.c, v)
+	b, err := x.codec.encodeOn(req.Conn, v)
 	if err != nil {
 		x.finish(1)
-		req.reply(message{}, err)
+		req.Reply(wire.Message{}, err)
 		return
 	}
 	if x.joinable {
@@ -199,7 +199,7 @@ func (h *holder[T]) tryGet(req *request) {
 		h.held = append(h.held, heldItem[T]{v, n + 1})
 		h.mu.Unlock()
 	}
-	req.reply(message{raw: b}, nil)
+	req.Reply(wire.Message{Raw: b}, nil)
 }
 
 // revoke takes back the child's credit: its Get gave up, or its task
@@ -207,18 +207,18 @@ func (h *holder[T]) tryGet(req *request) {
 // for an answer (before it hands back its buffer), the answer waits for
 // the batch the feeder may be sending, so that it follows every item sent
 // before the revoke.
-func (h *holder[T]) revoke(req *request) {
+func (h *holder[T]) revoke(req *wire.Request) {
 	h.mu.Lock()
 	h.credit = 0
 	if h.cancel != nil {
 		h.cancel()
 	}
 	h.mu.Unlock()
-	if req.id != 0 {
-		req.c.goroutine(func() {
+	if !req.IsNotification() {
+		req.Conn.Go(func() {
 			h.sending.Lock()
 			defer h.sending.Unlock()
-			req.reply(message{}, nil)
+			req.Reply(wire.Message{}, nil)
 		})
 	}
 }
@@ -254,7 +254,7 @@ func (h *holder[T]) ack(got, done, want, returned int) {
 	}
 	h.x.requeue(back, h.b.pid, false)
 	if start {
-		h.b.cn.goroutine(h.feed)
+		h.b.cn.Go(h.feed)
 	} else if want > 0 {
 		select {
 		case h.wake <- struct{}{}:
@@ -277,7 +277,7 @@ func (h *holder[T]) feed() {
 		first, err := h.takeFirst(ctx)
 		if err != nil {
 			h.sending.Unlock()
-			if cn.ctx.Err() != nil {
+			if cn.Ctx.Err() != nil {
 				return
 			}
 			if errors.Is(err, ErrClosed) && !h.tellClosed() {
@@ -304,7 +304,7 @@ func (h *holder[T]) feed() {
 // item is sent against credit the child took back. It returns false once
 // the connection has ended.
 func (h *holder[T]) awaitCredit() (context.Context, bool) {
-	done := h.b.cn.ctx.Done()
+	done := h.b.cn.Ctx.Done()
 	h.mu.Lock()
 	for h.credit <= 0 {
 		h.mu.Unlock()
@@ -315,7 +315,7 @@ func (h *holder[T]) awaitCredit() (context.Context, bool) {
 		}
 		h.mu.Lock()
 	}
-	ctx, cancel := context.WithCancel(h.b.cn.ctx)
+	ctx, cancel := context.WithCancel(h.b.cn.Ctx)
 	h.cancel = cancel
 	h.mu.Unlock()
 	return ctx, true
@@ -347,7 +347,7 @@ func (h *holder[T]) tellClosed() bool {
 	h.x.mu.Lock()
 	now := h.x.closedNow
 	h.x.mu.Unlock()
-	return h.b.cn.notify(serviceQueueChild, message{header: xheader(xopClosed, h.x.id, boolField(now))}) == nil
+	return h.b.cn.Notify(serviceQueueChild, wire.Message{Header: xheader(xopClosed, h.x.id, boolField(now))}) == nil
 }
 
 // fill encodes first into f, and adds to the batch the items the queue
@@ -390,7 +390,7 @@ func (h *holder[T]) send(batch []heldItem[T], f *itemFrame) error {
 	h.credit -= len(batch)
 	h.held = append(h.held, batch...)
 	h.mu.Unlock()
-	err := h.b.cn.notify(serviceQueueChild, message{header: f.header(h.x.id), raw: f.payload()})
+	err := h.b.cn.Notify(serviceQueueChild, wire.Message{Header: f.header(h.x.id), Raw: f.payload()})
 	h.sending.Unlock()
 	return err
 }

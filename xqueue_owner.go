@@ -99,8 +99,8 @@ func (x *xstate[T]) checkEncodable(v T) (err error) {
 		size = reflect.ValueOf(v).Len()
 	case codecGob:
 		var b []byte
-		if gt := streamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
-			if b, err = gt.encode(reflect.ValueOf(v)); err != nil {
+		if gt := wire.StreamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
+			if b, err = gt.Encode(reflect.ValueOf(v)); err != nil {
 				err = fmt.Errorf("mp: cannot encode %v: %w", x.codec.typ, err)
 			}
 		} else {
@@ -115,7 +115,7 @@ func (x *xstate[T]) checkEncodable(v T) (err error) {
 		return nil
 	}
 	if limit := wire.DefaultMaxFrame - 1024; size > limit {
-		return frameTooLarge(size, limit)
+		return wire.FrameTooLarge(size, limit)
 	}
 	return nil
 }
@@ -204,7 +204,7 @@ func (x *xstate[T]) len() int {
 func (x *xstate[T]) close(immediate bool) {
 	x.q.close(immediate)
 	x.mu.Lock()
-	cns := make([]*conn, 0, len(x.holders))
+	cns := make([]*wire.Conn, 0, len(x.holders))
 	for h := range x.holders {
 		cns = append(cns, h.b.cn)
 	}
@@ -223,7 +223,7 @@ func (x *xstate[T]) close(immediate bool) {
 	// does not read.
 	hdr := xheader(xopPutsClosed, x.id)
 	for _, cn := range cns {
-		go func() { _ = cn.notify(serviceQueueChild, message{header: hdr}) }()
+		go func() { _ = cn.Notify(serviceQueueChild, wire.Message{Header: hdr}) }()
 	}
 }
 

@@ -29,10 +29,10 @@ type proxyIface interface {
 // proxyFor returns the proxy of queue id, making it on first use. One
 // proxy per queue, however often its handle is decoded, so that the
 // credit, the buffer and the TaskDone count of this process are one.
-func proxyFor[T any](cn *conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
+func proxyFor[T any](cn *wire.Conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
 	// A Process child's connection may not serve yet (see childStream):
 	// a proxy needs the owner's replies and notifications.
-	cn.serve()
+	cn.Serve()
 	proxies.mu.Lock()
 	defer proxies.mu.Unlock()
 	if p, ok := proxies.byID[id].(*xproxy[T]); ok {
@@ -45,8 +45,8 @@ func proxyFor[T any](cn *conn, id uint64, joinable bool, maxsize int) *xproxy[T]
 }
 
 // serve handles the owner's notifications on a child's connection.
-func (t *proxyTable) serve(req *request) {
-	h := hdrReader{b: req.msg.header}
+func (t *proxyTable) serve(req *wire.Request) {
+	h := hdrReader{b: req.Msg.Header}
 	op := h.byte()
 	id := h.uvarint()
 	t.mu.Lock()
@@ -55,11 +55,11 @@ func (t *proxyTable) serve(req *request) {
 	if h.bad || p == nil {
 		// The parent broke the protocol: the connection is the child's
 		// lifeline, so end it as a malformed frame would.
-		req.c.fail(fmt.Errorf("%w: bad queue message from the parent", wire.ErrMalformed))
+		req.Conn.Fail(fmt.Errorf("%w: bad queue message from the parent", wire.ErrMalformed))
 		return
 	}
-	if err := p.deliver(op, &h, req.msg.raw); err != nil {
-		req.c.fail(err)
+	if err := p.deliver(op, &h, req.Msg.Raw); err != nil {
+		req.Conn.Fail(err)
 	}
 }
 
@@ -89,7 +89,7 @@ func (t *proxyTable) flushAll() error {
 // the Puts in flight.
 type xproxy[T any] struct {
 	id       uint64
-	cn       *conn
+	cn       *wire.Conn
 	codec    codec[T]
 	joinable bool
 	bounded  bool
@@ -105,8 +105,8 @@ type xproxy[T any] struct {
 	window    int           // items to keep asked for or buffered
 	gotTotal  int
 	doneTotal int
-	gotUn     int     // got, not yet reported
-	puts      []*call // streamed Puts in flight, oldest first
+	gotUn     int          // got, not yet reported
+	puts      []*wire.Call // streamed Puts in flight, oldest first
 	// putChecked is set once a Put has had the owner's answer; until then
 	// Puts are round trips, so that a child that has never used the queue
 	// learns whether it is open before its first Put returns.
@@ -126,7 +126,7 @@ func (p *xproxy[T]) send(a ackMsg) {
 		return
 	}
 	// An error means the connection is gone, and with it this process.
-	_ = p.cn.notify(serviceQueue, message{header: xheader(xopAck, p.id,
+	_ = p.cn.Notify(serviceQueue, wire.Message{Header: xheader(xopAck, p.id,
 		uint64(a.got), uint64(a.done), uint64(a.want), uint64(a.returned))})
 }
 
@@ -236,7 +236,7 @@ func (p *xproxy[T]) closedByOwner(immediate bool) {
 	p.mu.Unlock()
 	// Not on the reader goroutine, which must never wait for the writer:
 	// the parent may be waiting for this process to read.
-	p.cn.goroutine(func() { p.send(a) })
+	p.cn.Go(func() { p.send(a) })
 }
 
 // get takes the next prefetched item. With none there, a blocking get
@@ -273,8 +273,8 @@ func (p *xproxy[T]) get(ctx context.Context, block bool) (T, error) {
 		case <-avail:
 			p.mu.Lock()
 			p.waiting--
-		case <-p.cn.broken:
-			return zero, p.cn.brokenErr()
+		case <-p.cn.Broken:
+			return zero, p.cn.Err()
 		case <-done:
 			p.giveUp()
 			return zero, context.Cause(ctx)
@@ -331,7 +331,7 @@ func (p *xproxy[T]) giveUp() {
 	}
 	p.mu.Unlock()
 	if revoke {
-		_ = p.cn.notify(serviceQueue, message{header: xheader(xopRevoke, p.id)})
+		_ = p.cn.Notify(serviceQueue, wire.Message{Header: xheader(xopRevoke, p.id)})
 	}
 }
 
@@ -340,14 +340,14 @@ func (p *xproxy[T]) giveUp() {
 // granting credit.
 func (p *xproxy[T]) tryGetRemote() (T, error) {
 	var zero T
-	m, err := p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopTryGet, p.id)})
+	m, err := p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopTryGet, p.id)})
 	if err != nil {
 		return zero, err
 	}
 	p.mu.Lock()
 	p.gotTotal++
 	p.mu.Unlock()
-	return p.codec.decodeOn(p.cn, m.raw)
+	return p.codec.decodeOn(p.cn, m.Raw)
 }
 
 // put sends v to the owner. A Put into an unbounded queue, once the owner
@@ -389,7 +389,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 		flags |= putBlock
 	}
 	if p.bounded || !checked {
-		_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopPut, p.id, flags), raw: b})
+		_, err := p.cn.Call(ctx, serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags), Raw: b})
 		p.mu.Lock()
 		// A Put whose ctx ended may have had no answer: it proves nothing.
 		p.putChecked = p.putChecked || ctx.Err() == nil
@@ -400,7 +400,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 		return err
 	}
 	// Unbounded: the owner never makes this Put wait, so it streams.
-	cl, err := p.cn.start(serviceQueue, message{header: xheader(xopPut, p.id, flags|putStreamed), raw: b})
+	cl, err := p.cn.Start(serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags|putStreamed), Raw: b})
 	if err != nil {
 		return err
 	}
@@ -418,8 +418,8 @@ func (p *xproxy[T]) settle(ctx context.Context, n int) error {
 	for {
 		for len(p.puts) > 0 {
 			select {
-			case <-p.puts[0].done:
-				if err := p.puts[0].err; err != nil {
+			case <-p.puts[0].Done:
+				if err := p.puts[0].Err; err != nil {
 					p.refused++
 					if p.refusedErr == nil {
 						p.refusedErr = err
@@ -441,7 +441,7 @@ func (p *xproxy[T]) settle(ctx context.Context, n int) error {
 		front := p.puts[0]
 		p.mu.Unlock()
 		select {
-		case <-front.done:
+		case <-front.Done:
 		case <-ctx.Done():
 			p.mu.Lock()
 			return context.Cause(ctx)
@@ -471,11 +471,11 @@ func (p *xproxy[T]) refusals() error {
 // reports the loss.
 func (p *xproxy[T]) len() int {
 	_ = p.settle(context.Background(), 0)
-	m, err := p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopLen, p.id)})
+	m, err := p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopLen, p.id)})
 	if err != nil {
 		return 0
 	}
-	n, _ := binary.Uvarint(m.header)
+	n, _ := binary.Uvarint(m.Header)
 	return int(n)
 }
 
@@ -484,7 +484,7 @@ func (p *xproxy[T]) len() int {
 func (p *xproxy[T]) close(immediate bool) {
 	_ = p.settle(context.Background(), 0)
 	// An error means the parent is gone; so is this process, shortly.
-	_, _ = p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopClose, p.id, boolField(immediate))})
+	_, _ = p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopClose, p.id, boolField(immediate))})
 }
 
 // taskDone checks the count locally, since the owner cannot answer
@@ -519,7 +519,7 @@ func (p *xproxy[T]) join(ctx context.Context) error {
 	}
 	// Every TaskDone of this process has been reported already, and the
 	// owner reads the reports before this request.
-	_, err := p.cn.call(ctx, serviceQueue, message{header: xheader(xopJoin, p.id)})
+	_, err := p.cn.Call(ctx, serviceQueue, wire.Message{Header: xheader(xopJoin, p.id)})
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
@@ -536,7 +536,7 @@ func (p *xproxy[T]) flush() error {
 	// its count returns exactly the newest items the owner holds for us. A
 	// pool worker keeps its connection for the next task, so an item that
 	// arrived after a hand-back would be taken twice.
-	_, _ = p.cn.call(context.Background(), serviceQueue, message{header: xheader(xopRevoke, p.id)})
+	_, _ = p.cn.Call(context.Background(), serviceQueue, wire.Message{Header: xheader(xopRevoke, p.id)})
 	p.mu.Lock()
 	a := ackMsg{got: p.gotUn, returned: p.buffered()}
 	p.gotUn = 0

@@ -1,14 +1,13 @@
-package mp
+package wire
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/binary"
 	"encoding/gob"
 	"fmt"
 	"reflect"
 	"sync"
-
-	"github.com/mpgo/mp/internal/wire"
 )
 
 // Gob streams shared across messages. A fresh gob stream per message
@@ -24,9 +23,9 @@ import (
 // types that contain interfaces, whose concrete types are described when
 // they first appear, so those types keep fresh streams.
 
-// gobType is a type that can be streamed, with its description and a free
+// GobType is a type that can be streamed, with its description and a free
 // list of encoders that have already described it.
-type gobType struct {
+type GobType struct {
 	id   uint64 // this process's number for the type, sent to peers
 	blob []byte // the description and a zero value, as a fresh encoder writes them
 
@@ -41,19 +40,19 @@ type gobEnc struct {
 
 var gobTypes = struct {
 	mu     sync.Mutex
-	byType map[reflect.Type]*gobType // nil entry: not streamable
+	byType map[reflect.Type]*GobType // nil entry: not streamable
 	nextID uint64
-}{byType: map[reflect.Type]*gobType{}}
+}{byType: map[reflect.Type]*GobType{}}
 
-// streamType returns the stream state of t, or nil if t must use fresh
+// StreamType returns the stream state of t, or nil if t must use fresh
 // streams.
-func streamType(t reflect.Type) *gobType {
+func StreamType(t reflect.Type) *GobType {
 	gobTypes.mu.Lock()
 	defer gobTypes.mu.Unlock()
 	if gt, ok := gobTypes.byType[t]; ok {
 		return gt
 	}
-	var gt *gobType
+	var gt *GobType
 	if streamable(t, map[reflect.Type]bool{}) {
 		base := t
 		for base.Kind() == reflect.Pointer {
@@ -65,7 +64,7 @@ func streamType(t reflect.Type) *gobType {
 		// primed with what they point to, which is what gob sends.
 		if e.enc.EncodeValue(reflect.New(base).Elem()) == nil {
 			gobTypes.nextID++
-			gt = &gobType{id: gobTypes.nextID, blob: bytes.Clone(e.buf.Bytes())}
+			gt = &GobType{id: gobTypes.nextID, blob: bytes.Clone(e.buf.Bytes())}
 			e.buf.Reset()
 			gt.free = append(gt.free, e)
 		}
@@ -82,7 +81,7 @@ func streamable(t reflect.Type, seen map[reflect.Type]bool) bool {
 		return true
 	}
 	seen[t] = true
-	for _, m := range []reflect.Type{gobEncoderType, binMarshalerType} {
+	for _, m := range []reflect.Type{reflect.TypeFor[gob.GobEncoder](), reflect.TypeFor[encoding.BinaryMarshaler]()} {
 		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
 			return true
 		}
@@ -104,8 +103,8 @@ func streamable(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return true
 }
 
-// encode writes v as a value-only message of an already described type.
-func (gt *gobType) encode(v reflect.Value) ([]byte, error) {
+// Encode writes v as a value-only message of an already described type.
+func (gt *GobType) Encode(v reflect.Value) ([]byte, error) {
 	gt.mu.Lock()
 	var e *gobEnc
 	if n := len(gt.free); n > 0 {
@@ -122,7 +121,7 @@ func (gt *gobType) encode(v reflect.Value) ([]byte, error) {
 		}
 		e.buf.Reset()
 	}
-	out := binary.AppendUvarint([]byte{gobStreamed}, gt.id)
+	out := binary.AppendUvarint([]byte{GobStreamed}, gt.id)
 	if err := e.enc.EncodeValue(v); err != nil {
 		// The encoder's state is unknown after an error; drop it.
 		return nil, err
@@ -144,8 +143,8 @@ func baseType(t reflect.Type) reflect.Type {
 
 // The first byte of a gob-encoded payload says which kind follows.
 const (
-	gobFresh    byte = iota // a whole gob stream: description and value
-	gobStreamed             // uvarint type number, then the value only
+	GobFresh    byte = iota // a whole gob stream: description and value
+	GobStreamed             // uvarint type number, then the value only
 )
 
 // gobTable is a connection's half of the streams: the types it has
@@ -167,16 +166,16 @@ type gobDec struct {
 	dec *gob.Decoder
 }
 
-// defineGob makes sure the peer has gt's description before any value of
+// DefineGob makes sure the peer has gt's description before any value of
 // it: the kindGobType frame is queued before encode returns, so it
 // precedes every frame carrying such a value.
-func (c *conn) defineGob(gt *gobType) error {
+func (c *Conn) DefineGob(gt *GobType) error {
 	c.gobs.mu.Lock()
 	defer c.gobs.mu.Unlock()
 	if c.gobs.sent[gt.id] {
 		return nil
 	}
-	if err := c.w.WriteFrame(&wire.Frame{Kind: kindGobType, ID: gt.id, Raw: gt.blob}, false); err != nil {
+	if err := c.w.WriteFrame(&Frame{Kind: KindGobType, ID: gt.id, Raw: gt.blob}, false); err != nil {
 		return err
 	}
 	if c.gobs.sent == nil {
@@ -188,7 +187,11 @@ func (c *conn) defineGob(gt *gobType) error {
 
 // gobDefined records a description the peer sent; it runs on the reader
 // goroutine, so it precedes the decoding of any value that uses it.
-func (c *conn) gobDefined(id uint64, blob []byte) {
+// LearnGob records gt as described by the peer, as if the peer's frame
+// describing it had arrived: for benchmarks that play the peer.
+func (c *Conn) LearnGob(gt *GobType) { c.gobDefined(gt.id, gt.blob) }
+
+func (c *Conn) gobDefined(id uint64, blob []byte) {
 	c.gobs.mu.Lock()
 	defer c.gobs.mu.Unlock()
 	if c.gobs.remote == nil {
@@ -197,11 +200,11 @@ func (c *conn) gobDefined(id uint64, blob []byte) {
 	c.gobs.remote[id] = &remoteGob{blob: blob}
 }
 
-// decodeStreamed decodes a value-only message into rv, a pointer.
-func (c *conn) decodeStreamed(b []byte, rv reflect.Value) error {
+// DecodeStreamed decodes a value-only message into rv, a pointer.
+func (c *Conn) DecodeStreamed(b []byte, rv reflect.Value) error {
 	id, n := binary.Uvarint(b)
 	if n <= 0 {
-		return fmt.Errorf("%w: bad gob type number", wire.ErrMalformed)
+		return fmt.Errorf("%w: bad gob type number", ErrMalformed)
 	}
 	c.gobs.mu.Lock()
 	rg := c.gobs.remote[id]
@@ -213,7 +216,7 @@ func (c *conn) decodeStreamed(b []byte, rv reflect.Value) error {
 	}
 	c.gobs.mu.Unlock()
 	if rg == nil {
-		return fmt.Errorf("%w: value of undescribed gob type %d", wire.ErrMalformed, id)
+		return fmt.Errorf("%w: value of undescribed gob type %d", ErrMalformed, id)
 	}
 	if d == nil {
 		d = &gobDec{}
