@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"testing"
@@ -28,6 +30,9 @@ func dial(t *testing.T, srv *embed.Server) jetstream.JetStream {
 	return js
 }
 
+// quiet discards what workers log about the server going away.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func TestNothingLostAcrossFileStoreRestart(t *testing.T) {
 	dir := t.TempDir()
 	srv, err := embed.Run(context.Background(), embed.StoreDir(dir), embed.Port(0))
@@ -47,6 +52,25 @@ func TestNothingLostAcrossFileStoreRestart(t *testing.T) {
 	}()
 	q, err := cluster.NewJoinableQueue[string](ctx, dial(t, srv), "r", 0)
 	require.NoError(t, err)
+	// A worker of another pool, connected through the restart.
+	w, err := cluster.NewPool(ctx, dial(t, srv), "w", cluster.AckWait(time.Second))
+	require.NoError(t, err)
+	defer func() {
+		w.Close()
+		assert.NoError(t, w.Join(context.Background()))
+	}()
+	wJS := dial(t, srv)
+	wctx, wstop := context.WithCancel(context.Background())
+	wServed := make(chan error, 1)
+	go func() { wServed <- cluster.Serve(wctx, wJS, "w", cluster.Logger(quiet)) }()
+	defer func() {
+		wstop()
+		assert.NoError(t, <-wServed)
+	}()
+	v, err := mp.Apply(ctx, w, square, 3)
+	require.NoError(t, err)
+	require.Equal(t, 9, v)
+
 	var rs []*mp.AsyncResult[int]
 	for i := range 5 {
 		rs = append(rs, mp.ApplyAsync(ctx, p, square, i))
@@ -72,7 +96,7 @@ func TestNothingLostAcrossFileStoreRestart(t *testing.T) {
 	serveJS := dial(t, srv)
 	sctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- cluster.Serve(sctx, serveJS, "r") }()
+	go func() { served <- cluster.Serve(sctx, serveJS, "r", cluster.Logger(quiet)) }()
 	defer func() {
 		stop()
 		assert.NoError(t, <-served)
@@ -82,6 +106,9 @@ func TestNothingLostAcrossFileStoreRestart(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, i*i, v)
 	}
+	v, err = mp.Apply(ctx, w, square, 4)
+	require.NoError(t, err, "the worker connected before the restart goes on")
+	require.Equal(t, 16, v)
 	for i := range 5 {
 		v, err := q.Get(ctx)
 		require.NoError(t, err)
