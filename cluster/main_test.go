@@ -58,6 +58,7 @@ var (
 		blockedCancelled.Add(1)
 		return 0, context.Cause(ctx)
 	})
+	pidOf = mp.Register(func(context.Context, int) (int, error) { return os.Getpid(), nil })
 	echoB = mp.Register(func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
 )
 

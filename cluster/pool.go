@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,10 @@ import (
 )
 
 func init() {
+	// A task whose worker process died (Serve with ProcessPool) fails with
+	// an *mp.ExitError on the worker; registered, it reaches the submitter
+	// with its type, as from a local process pool.
+	gob.Register(&mp.ExitError{})
 	if backend.Version != 1 {
 		panic("mp: package cluster was written for version 1 of mp's back-end seam, and mp has version " + strconv.Itoa(backend.Version) + "; use a version of github.com/mpgo/mp/cluster made for this mp")
 	}

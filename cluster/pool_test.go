@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -147,4 +148,27 @@ func TestNoWorkerWaitsForContext(t *testing.T) {
 	defer cancel()
 	_, err := mp.Apply(ctx, p, square, 2)
 	require.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
+}
+
+var exiting = mp.Register(func(_ context.Context, code int) (int, error) {
+	os.Exit(code)
+	return 0, nil
+})
+
+func TestServeOnProcessPool(t *testing.T) {
+	srv := server(t)
+	serve(t, srv, "p", cluster.Slots(2), cluster.ProcessPool())
+	p := pool(t, srv, "p")
+	ctx := t.Context()
+
+	// A task that kills its process takes down one worker process, not
+	// the serving program.
+	_, err := mp.Apply(ctx, p, exiting, 3)
+	var ee *mp.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 3, ee.ExitCode)
+
+	v, err := mp.Apply(ctx, p, pidOf, 0)
+	require.NoError(t, err)
+	assert.NotEqual(t, os.Getpid(), v, "the task ran in a worker process")
 }
