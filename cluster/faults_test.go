@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpgo/mp"
 	"github.com/mpgo/mp/cluster"
+	"github.com/mpgo/mp/cluster/embed"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -215,4 +216,25 @@ func TestRefusedMessagesAreTerminated(t *testing.T) {
 	v, err = mp.Apply(t.Context(), p, square, 5)
 	require.NoError(t, err)
 	assert.Equal(t, 25, v)
+}
+
+func TestStorageFollowsServer(t *testing.T) {
+	for _, c := range []struct {
+		opts []embed.Option
+		want jetstream.StorageType
+	}{
+		{nil, jetstream.MemoryStorage},
+		{[]embed.Option{embed.StoreDir(t.TempDir())}, jetstream.FileStorage},
+	} {
+		srv := server(t, c.opts...)
+		js := connect(t, srv)
+		pool(t, srv, "p")
+		_, err := cluster.NewQueue[int](t.Context(), js, "q", 0)
+		require.NoError(t, err)
+		for _, name := range []string{"MP_p", "MPQ_q"} {
+			s, err := js.Stream(t.Context(), name)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, s.CachedInfo().Config.Storage, name)
+		}
+	}
 }
