@@ -3,7 +3,10 @@ package embed_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,4 +147,20 @@ func TestRunWithDoneContext(t *testing.T) {
 	cancel()
 	_, err := embed.Run(ctx)
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestLogf(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	srv, err := embed.Run(t.Context(), embed.Logf(func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+	}))
+	require.NoError(t, err)
+	srv.Shutdown()
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, lines)
+	assert.True(t, strings.HasPrefix(lines[0], "nats: "), lines[0])
 }
