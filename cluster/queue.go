@@ -89,7 +89,7 @@ func NewJoinableQueue[T any](ctx context.Context, js jetstream.JetStream, name s
 // Put adds v at the back of the queue. It blocks while the queue is full,
 // until a consumer makes room or ctx is done. On success it returns nil;
 // after Close it returns [mp.ErrClosed]; if ctx is done first it returns
-// ctx.Err() and the item is not added.
+// context.Cause(ctx) and the item is not added.
 func (q *Queue[T]) Put(ctx context.Context, v T) error { return q.c.put(ctx, v, true) }
 
 // TryPut adds v at the back of the queue if there is room. It returns
@@ -100,7 +100,7 @@ func (q *Queue[T]) TryPut(v T) error { return q.c.put(context.Background(), v, f
 // while the queue is empty, until an item comes, the queue is closed, or
 // ctx is done. After Close it still returns the items left, then
 // [mp.ErrClosed]; a Get blocked on the empty queue sees the Close within
-// half a second. If ctx is done first it returns ctx.Err().
+// half a second. If ctx is done first it returns context.Cause(ctx).
 func (q *Queue[T]) Get(ctx context.Context) (T, error) { return q.c.get(ctx, true) }
 
 // TryGet removes and returns the item at the front of the queue if there
@@ -133,7 +133,7 @@ func (q *Queue[T]) All(ctx context.Context) iter.Seq[T] { return q.c.all(ctx) }
 // count that [JoinableQueue.Join] waits on. It blocks while the queue is
 // full, until a TaskDone makes room or ctx is done. On success it returns
 // nil; after Close it returns [mp.ErrClosed]; if ctx is done first it
-// returns ctx.Err() and the item is not added.
+// returns context.Cause(ctx) and the item is not added.
 func (q *JoinableQueue[T]) Put(ctx context.Context, v T) error { return q.c.put(ctx, v, true) }
 
 // TryPut adds v at the back of the queue if there is room. It returns
@@ -143,9 +143,11 @@ func (q *JoinableQueue[T]) TryPut(v T) error { return q.c.put(context.Background
 // Get returns the item at the front of the queue and holds it for this
 // process until [JoinableQueue.TaskDone]. It blocks while the queue is
 // empty, until an item comes, the queue is closed, or ctx is done. After
-// Close it still returns the items left, then [mp.ErrClosed]; a Get
-// blocked on the empty queue sees the Close within half a second. If ctx
-// is done first it returns ctx.Err().
+// Close it still returns the items left, then [mp.ErrClosed] once none is
+// left and no other handle holds one (an item whose holder dies comes
+// back); a Get blocked on the empty queue sees the Close within half a
+// second. If ctx
+// is done first it returns context.Cause(ctx).
 func (q *JoinableQueue[T]) Get(ctx context.Context) (T, error) { return q.c.get(ctx, true) }
 
 // TryGet returns the item at the front of the queue if there is one, and
@@ -185,7 +187,7 @@ func (q *JoinableQueue[T]) TaskDone() { q.c.taskDone() }
 // error wrapping [mp.ErrLost] that counts them. The server learns that an
 // item ran out of deliveries when a consumer next asks for items, so Join
 // waits for that while no consumer is getting. If ctx is done first, Join
-// returns ctx.Err().
+// returns context.Cause(ctx).
 func (q *JoinableQueue[T]) Join(ctx context.Context) error { return q.c.join(ctx) }
 
 // core is the state of a queue handle.
@@ -264,7 +266,10 @@ func (c *core[T]) alive(ctx context.Context) error {
 	if err := c.ctx.Err(); err != nil {
 		return fmt.Errorf("cluster: queue %s: the handle's context is done: %w", c.name, err)
 	}
-	return ctx.Err()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
 }
 
 func (c *core[T]) put(ctx context.Context, v T, block bool) error {
@@ -301,12 +306,12 @@ func (c *core[T]) put(ctx context.Context, v T, block bool) error {
 			case <-time.After(wait):
 				wait = min(2*wait, 50*time.Millisecond)
 			case <-ctx.Done():
-				return ctx.Err()
+				return context.Cause(ctx)
 			case <-c.ctx.Done():
 				return c.alive(ctx)
 			}
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return context.Cause(ctx)
 		case attempt < 3 && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)):
 			// The message id makes a second arrival a no-op.
 		default:
@@ -323,28 +328,59 @@ func (c *core[T]) get(ctx context.Context, block bool) (T, error) {
 		}
 		closed := c.isClosed()
 		m, err := c.fetchOne(ctx, block && !closed)
-		if err != nil {
-			if ctx.Err() != nil {
-				return zero, ctx.Err()
-			}
-			return zero, fmt.Errorf("cluster: queue %s: get: %w", c.name, err)
-		}
-		if m != nil {
-			return c.take(m)
+		if m != nil || err != nil {
+			return c.got(ctx, m, err)
 		}
 		if err := ctx.Err(); err != nil {
-			return zero, err
+			return zero, context.Cause(ctx)
 		}
-		if closed || c.checkClosed(ctx) {
-			if !block || closed {
-				return zero, mp.ErrClosed
+		if !closed {
+			if c.checkClosed(ctx) {
+				continue // look once more without waiting
 			}
-			continue // look once more without waiting
+			if !block {
+				return zero, mp.ErrEmpty
+			}
+			continue
 		}
+		if c.drained(ctx) {
+			return zero, mp.ErrClosed
+		}
+		// Other consumers hold items, which come back if they die.
 		if !block {
 			return zero, mp.ErrEmpty
 		}
+		if m, err := c.fetchOne(ctx, true); m != nil || err != nil {
+			return c.got(ctx, m, err)
+		}
 	}
+}
+
+// got returns the item of m, or the error of the fetch that should have
+// brought one.
+func (c *core[T]) got(ctx context.Context, m jetstream.Msg, err error) (T, error) {
+	if err != nil {
+		var zero T
+		if ctx.Err() != nil {
+			return zero, context.Cause(ctx)
+		}
+		return zero, fmt.Errorf("cluster: queue %s: get: %w", c.name, err)
+	}
+	return c.take(m)
+}
+
+// drained reports whether no item is left that a Get could still return:
+// none waits, and none is held by another handle, whose items come back
+// if it dies. Items this handle holds do not count: it is alive.
+func (c *core[T]) drained(ctx context.Context) bool {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	held := len(c.held)
+	c.mu.Unlock()
+	return info.NumPending == 0 && info.NumAckPending <= held
 }
 
 // fetchOne returns the next item's message, or nil if none came, waiting
@@ -523,7 +559,7 @@ func (c *core[T]) join(ctx context.Context) error {
 		case <-time.After(wait):
 			wait = min(2*wait, 50*time.Millisecond)
 		case <-ctx.Done():
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -26,6 +27,10 @@ const (
 	workerURL   = "MP_CLUSTER_TEST_URL"
 	workerToken = "MP_CLUSTER_TEST_TOKEN"
 	workerSlots = "MP_CLUSTER_TEST_SLOTS"
+	// workerMode "queue" consumes the joinable queue named by workerEnv
+	// instead, marking each item done; "hold" gets one item, says so on
+	// stdout, and holds it until killed.
+	workerMode = "MP_CLUSTER_TEST_MODE"
 )
 
 var slowPid = mp.Register(func(ctx context.Context, ms int) (int, error) {
@@ -55,6 +60,24 @@ func workerMain() int {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
+	switch os.Getenv(workerMode) {
+	case "queue", "hold":
+		q, err := cluster.NewJoinableQueue[int](ctx, js, os.Getenv(workerEnv), 0, cluster.AckWait(time.Second))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			return 1
+		}
+		if os.Getenv(workerMode) == "hold" {
+			v, err := q.Get(ctx)
+			fmt.Println("got", v, err)
+			<-ctx.Done()
+			return 0
+		}
+		for range q.All(ctx) {
+			q.TaskDone()
+		}
+		return 0
+	}
 	if err := cluster.Serve(ctx, js, os.Getenv(workerEnv), cluster.Slots(max(slots, 1))); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 1
@@ -64,9 +87,16 @@ func workerMain() int {
 
 // startWorker starts the test binary as a worker process of pool name.
 func startWorker(t *testing.T, url, token, name string, slots int) *exec.Cmd {
+	return startChild(t, url, token, name, slots, "", nil)
+}
+
+// startChild starts the test binary as a worker process in mode (see
+// workerMode), its stdout going to stdout.
+func startChild(t *testing.T, url, token, name string, slots int, mode string, stdout io.Writer) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), workerEnv+"="+name, workerURL+"="+url, workerToken+"="+token, workerSlots+"="+strconv.Itoa(slots))
+	cmd.Env = append(os.Environ(), workerEnv+"="+name, workerURL+"="+url, workerToken+"="+token, workerSlots+"="+strconv.Itoa(slots), workerMode+"="+mode)
+	cmd.Stdout = stdout
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -117,4 +147,28 @@ func TestKilledWorkerProcessTaskGoesToAnother(t *testing.T) {
 		}
 	}
 	assert.Positive(t, fromSecond)
+}
+
+func TestKilledConsumerProcessItemGoesToAnother(t *testing.T) {
+	srv := server(t, embedPort())
+	ctx := t.Context()
+	q, err := cluster.NewJoinableQueue[int](ctx, connect(t, srv), "xq", 0, cluster.AckWait(time.Second))
+	require.NoError(t, err)
+	require.NoError(t, q.Put(ctx, 7))
+
+	// A consumer process gets the item and is killed holding it.
+	r, w := io.Pipe()
+	holder := startChild(t, srv.URL(), srv.Token(), "xq", 0, "hold", w)
+	line, err := bufio.NewReader(r).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "got 7 <nil>\n", line)
+	require.NoError(t, holder.Process.Kill())
+	_ = w.Close()
+
+	for i := range 20 {
+		require.NoError(t, q.Put(ctx, i))
+	}
+	require.NoError(t, q.Close())
+	startChild(t, srv.URL(), srv.Token(), "xq", 0, "queue", nil)
+	require.NoError(t, q.Join(ctx), "every item, the killed consumer's too, was marked done by the second")
 }
