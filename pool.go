@@ -74,6 +74,8 @@ type Pool struct {
 	counters []counters
 	// shared reports whether several workers count in one shard.
 	shared bool
+	// queues holds the queue each worker's back-end sees.
+	queues []workerQueue
 
 	// mu guards the fields below.
 	mu     sync.Mutex
@@ -138,6 +140,7 @@ func newPool(workers int, be backend.Backend, c config) *Pool {
 		be:       be,
 		remote:   be.Remote(),
 		counters: make([]counters, min(workers, maxShards)),
+		queues:   make([]workerQueue, workers),
 		wake:     make(chan struct{}, workers),
 		shared:   workers > maxShards,
 		live:     workers,
@@ -146,7 +149,8 @@ func newPool(workers int, be backend.Backend, c config) *Pool {
 	p.q.init(c.queueSize)
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 	for i := range workers {
-		q := p.queueFor(i)
+		q := &p.queues[i]
+		q.p, q.c = p, &p.counters[i%maxShards]
 		go func() {
 			defer p.release()
 			be.Work(i, q)

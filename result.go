@@ -166,11 +166,6 @@ type applyJob[A, R any] struct {
 	ctx context.Context
 	// slot is the context slot of the goroutine worker that runs the job.
 	slot *taskSlot
-	// name and raw are the registered name of f and the encoded argument,
-	// on a remote pool; the argument is encoded at submission, so that an
-	// unencodable one fails in the caller.
-	name string
-	raw  []byte
 }
 
 func (j *applyJob[A, R]) useSlot(s *taskSlot) { j.slot = s }
@@ -199,50 +194,61 @@ func (j *applyJob[A, R]) fail(_ *Pool, err error) {
 }
 
 func (j *applyJob[A, R]) finish(v R, err error) {
-	j.ctx, j.slot, j.raw = nil, nil, nil
+	j.ctx, j.slot = nil, nil
 	var zero A
 	j.arg = zero
 	j.res.resolve(v, err)
 }
 
+// encodedApply is the unit of ApplyAsync on a remote pool: the job with
+// its encoded form, kept apart so that a goroutine pool's job stays small.
+type encodedApply[A, R any] struct {
+	applyJob[A, R]
+	// name and header are the registered name of f, as a string and as
+	// the header of a run request; raw is the encoded argument, encoded
+	// at submission so that an unencodable one fails in the caller.
+	name   string
+	header []byte
+	raw    []byte
+}
+
 // encode prepares the job for a remote pool.
-func (j *applyJob[A, R]) encode() error {
+func (j *encodedApply[A, R]) encode(arg A) error {
 	e, err := registered(j.f)
 	if err != nil {
 		return err
 	}
-	j.name = e.name
-	j.raw, err = codecFor[A]().as(roleArg).encode(j.arg)
-	var zero A
-	j.arg = zero
+	j.name, j.header = e.name, []byte(e.name)
+	j.raw, err = codecFor[A]().as(roleArg).encode(arg)
 	return err
 }
 
-func (j *applyJob[A, R]) Request() (backend.Request, error) {
+func (j *encodedApply[A, R]) Request() (backend.Request, error) {
 	return backend.Request{Func: j.name, Arg: j.raw}, nil
 }
 
-func (j *applyJob[A, R]) Context() context.Context { return j.ctx }
-func (j *applyJob[A, R]) Fail(err error)           { j.fail(nil, err) }
+func (j *encodedApply[A, R]) Context() context.Context { return j.ctx }
+func (j *encodedApply[A, R]) Fail(err error)           { j.fail(nil, err) }
 
-func (j *applyJob[A, R]) Complete(r backend.Reply, err error) bool {
+func (j *encodedApply[A, R]) Complete(r backend.Reply, err error) bool {
 	return j.decode(nil, r.Value, replyError(j.ctx, r, err))
 }
 
-func (j *applyJob[A, R]) requestOn(*wire.Conn, []byte) (wire.Message, error) {
-	return wire.Message{Header: []byte(j.name), Raw: j.raw}, nil
+func (j *encodedApply[A, R]) requestOn(*wire.Conn, []byte) (wire.Message, error) {
+	return wire.Message{Header: j.header, Raw: j.raw}, nil
 }
 
-func (j *applyJob[A, R]) completeOn(c *wire.Conn, reply wire.Message, err error) bool {
+func (j *encodedApply[A, R]) completeOn(c *wire.Conn, reply wire.Message, err error) bool {
 	return j.decode(c, reply.Raw, err)
 }
 
 // decode resolves the job from an encoded result that arrived on c.
-func (j *applyJob[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
+func (j *encodedApply[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
 	var v R
 	if err == nil {
 		v, err = codecFor[R]().as(roleResult).decodeOn(c, raw)
 	}
+	j.raw = nil
 	j.finish(v, err)
 	return err != nil
 }
@@ -268,16 +274,32 @@ func (j *applyJob[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
 // queued, and each worker keeps that context for the tasks that follow
 // with the same ctx.
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
+	if p.remote {
+		return applyEncoded(ctx, p, f, arg)
+	}
 	j := &applyJob[A, R]{f: f, arg: arg}
 	j.res.init(p)
 	if ctx.Done() != nil {
 		j.ctx = ctx
 	}
-	if p.remote {
-		if err := j.encode(); err != nil {
-			j.fail(p, err)
-			return &j.res
-		}
+	if err := p.submit(ctx, j); err != nil {
+		j.fail(p, err)
+	}
+	return &j.res
+}
+
+// applyEncoded is ApplyAsync on a remote pool: the argument is encoded
+// before the job is queued. Unlike a goroutine task, the job needs no
+// context merged with the pool's: Terminate stops its worker instead.
+func applyEncoded[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
+	j := &encodedApply[A, R]{applyJob: applyJob[A, R]{f: f}}
+	j.res.init(p)
+	if ctx.Done() != nil {
+		j.ctx = ctx
+	}
+	if err := j.encode(arg); err != nil {
+		j.fail(p, err)
+		return &j.res
 	}
 	if err := p.submit(ctx, j); err != nil {
 		j.fail(p, err)

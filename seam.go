@@ -48,9 +48,6 @@ type workerQueue struct {
 	c *counters
 }
 
-func (p *Pool) queueFor(i int) *workerQueue {
-	return &workerQueue{p: p, c: &p.counters[i%maxShards]}
-}
 
 // task turns a unit into the task a remote back-end sees. Pool.Go refuses
 // closures on a remote pool, so every unit is a task; the check keeps a

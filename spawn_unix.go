@@ -43,18 +43,70 @@ func spawn(o spawnOptions) (*child, error) {
 	if _, ok := os.LookupEnv(envChild); ok {
 		return nil, errForgotMain
 	}
-	exe := "/proc/self/exe"
-	if runtime.GOOS != "linux" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("mp: cannot find this program's executable: %w", err)
-		}
-	}
-	parentFD, childFD, err := socketPair()
+	exe, err := executable()
 	if err != nil {
-		return nil, fmt.Errorf("mp: socketpair: %w", err)
+		return nil, err
 	}
+	parentFD, childFD, token, err := openChildSocket()
+	if err != nil {
+		return nil, err
+	}
+	ch := &child{name: o.name, worker: o.worker, done: make(chan struct{}), onReaped: o.reaped}
+	// The child's end, which only the child may hold, so that its death
+	// is our EOF: this copy is closed once the child has its own.
 	childEnd := os.NewFile(uintptr(childFD), "mp-child")
+	ch.cmd = childCmd(o, ch, exe, token, childEnd)
+	err = startOnSpawner(ch.cmd)
+	if err == nil {
+		// Set after the fork, off the path from Start to the child
+		// running; the child's end is set through our copy of it.
+		setSockBuf(parentFD)
+		setSockBuf(childFD)
+	}
+	childEnd.Close()
+	if err != nil {
+		syscall.Close(parentFD)
+		return nil, fmt.Errorf("mp: starting child process: %w", err)
+	}
+	ch.pid = ch.cmd.Process.Pid
+	go ch.reap()
+	if err := ch.connect(parentFD, token, o.first); err != nil {
+		ch.signal(sigKill)
+		<-ch.done
+		if ch.conn != nil {
+			ch.conn.Close()
+		}
+		return nil, err
+	}
+	ch.conn.OnBreak = ch.protocolBroken
+	for _, hook := range parentHooks {
+		hook(ch)
+	}
+	ch.conn.Serve()
+	return ch, nil
+}
+
+// executable returns the path a child re-execs: /proc/self/exe on Linux,
+// which stays right if the file is replaced meanwhile.
+func executable() (string, error) {
+	if runtime.GOOS == "linux" {
+		return "/proc/self/exe", nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("mp: cannot find this program's executable: %w", err)
+	}
+	return exe, nil
+}
+
+// openChildSocket makes the socket pair of a new child, with the token
+// by which the child will know its parent already written on the parent's
+// end.
+func openChildSocket() (parentFD, childFD int, token string, err error) {
+	parentFD, childFD, err = socketPair()
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("mp: socketpair: %w", err)
+	}
 	// The token only has to be unpredictable enough that a stray fd 3
 	// cannot pass for our socket; math/rand/v2 is seeded from the system
 	// and spares children the start-up cost of crypto's packages.
@@ -62,22 +114,26 @@ func spawn(o spawnOptions) (*child, error) {
 	for i := range tok {
 		tok[i] = byte(rand.Uint32())
 	}
-	token := hex.EncodeToString(tok[:])
+	token = hex.EncodeToString(tok[:])
 	// The token goes ahead of everything else on the socket, and before
 	// the child exists, so that the child finds it waiting and need never
 	// block to tell our socket from a stray fd 3 (see checkParent). A
 	// fresh socket's buffer takes it without blocking.
 	if _, err := syscall.Write(parentFD, []byte(token)); err != nil {
-		childEnd.Close()
+		syscall.Close(childFD)
 		syscall.Close(parentFD)
-		return nil, fmt.Errorf("mp: socketpair: %w", err)
+		return 0, 0, "", fmt.Errorf("mp: socketpair: %w", err)
 	}
+	return parentFD, childFD, token, nil
+}
+
+// childCmd returns the command that starts ch: this program again, with
+// the child's end of its socket as fd 3 and the markers Main reads.
+func childCmd(o spawnOptions, ch *child, exe, token string, childEnd *os.File) *exec.Cmd {
 	mode := "process"
 	if o.worker {
 		mode = "worker"
 	}
-
-	ch := &child{name: o.name, worker: o.worker, done: make(chan struct{}), onReaped: o.reaped}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
@@ -104,67 +160,42 @@ func spawn(o spawnOptions) (*child, error) {
 		// would make every child of a -race binary take a second.
 		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
 	}
-	ch.cmd = cmd
-	err = startOnSpawner(cmd)
-	if err == nil {
-		// Set after the fork, off the path from Start to the child
-		// running; the child's end is set through our copy of it.
-		setSockBuf(parentFD)
-		setSockBuf(childFD)
-	}
-	// Only the child may hold its end, so that its death is our EOF.
-	childEnd.Close()
-	if err != nil {
-		syscall.Close(parentFD)
-		return nil, fmt.Errorf("mp: starting child process: %w", err)
-	}
-	ch.pid = cmd.Process.Pid
-	go ch.reap()
-	// The connection is set up while the child starts, which takes far
-	// longer.
+	return cmd
+}
+
+// connect sets up the connection to a started child, sends it first (if
+// any), and waits for its handshake. The connection is set up while the
+// child starts, which takes far longer.
+func (ch *child) connect(parentFD int, token string, first *outgoing) error {
 	parentEnd, err := pollableEnd(parentFD, "mp-parent")
 	if err != nil {
-		ch.signal(sigKill)
-		<-ch.done
-		return nil, fmt.Errorf("mp: socketpair: %w", err)
+		return fmt.Errorf("mp: socketpair: %w", err)
 	}
 	ch.conn = wire.NewConn(parentEnd, 0, errorCodec{})
-	if o.first != nil {
+	if first != nil {
 		// Sent before the handshake: the request waits in the socket
 		// while the child starts, which saves a round trip.
-		if ch.first, err = ch.conn.Start(o.first.service, o.first.msg); err != nil {
-			ch.signal(sigKill)
-			<-ch.done
-			ch.conn.Close()
-			return nil, err
+		if ch.first, err = ch.conn.Start(first.service, first.msg); err != nil {
+			return err
 		}
 	}
+	return ch.handshake(token)
+}
 
-	if err := ch.handshake(token); err != nil {
-		ch.signal(sigKill)
-		<-ch.done
-		ch.conn.Close()
-		return nil, err
+// protocolBroken is the OnBreak of a child's connection: a child that
+// sends a malformed or oversized frame is dropped, killed, and its owner
+// reports the protocol error.
+func (ch *child) protocolBroken(cause error) {
+	var what string
+	switch {
+	case errors.Is(cause, wire.ErrMalformed):
+		what = "a malformed"
+	case errors.Is(cause, wire.ErrTooLarge):
+		what = "an oversized"
+	default:
+		return
 	}
-	ch.conn.OnBreak = func(cause error) {
-		// A child that sends a malformed or oversized frame is dropped:
-		// it is killed, and its owner reports the protocol error.
-		var what string
-		switch {
-		case errors.Is(cause, wire.ErrMalformed):
-			what = "a malformed"
-		case errors.Is(cause, wire.ErrTooLarge):
-			what = "an oversized"
-		default:
-			return
-		}
-		ch.dropForProtocol(fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause))
-	}
-	for _, hook := range parentHooks {
-		hook(ch)
-	}
-	ch.conn.Serve()
-	return ch, nil
+	ch.dropForProtocol(fmt.Errorf("mp: process %d sent %s frame and was killed: %w", ch.pid, what, cause))
 }
 
 // childEnviron is this process's environment without mp's child markers.
