@@ -135,6 +135,9 @@ func TestTooLargeIsAnError(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "max_payload")
 
+	_, err = mp.Apply(t.Context(), p, grow, 9<<20)
+	require.ErrorContains(t, err, "the task's reply takes")
+
 	big := bytes.Repeat([]byte{1}, 1<<20)
 	got, err := mp.Apply(t.Context(), p, echoB, big)
 	require.NoError(t, err)
@@ -149,6 +152,8 @@ func TestNoWorkerWaitsForContext(t *testing.T) {
 	_, err := mp.Apply(ctx, p, square, 2)
 	require.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
 }
+
+var grow = mp.Register(func(_ context.Context, n int) ([]byte, error) { return make([]byte, n), nil })
 
 var exiting = mp.Register(func(_ context.Context, code int) (int, error) {
 	os.Exit(code)
