@@ -82,7 +82,7 @@ func checkParent(token string) error {
 // childStream is a child's end of its connection to the parent. It starts
 // as the blocking descriptor the parent passed, used with plain system
 // calls, and moves to the runtime's poller for good when the connection
-// starts serving (usePoller).
+// starts serving (UsePoller).
 //
 // A pool worker serves at once. A Process child reads its run request
 // and, on Linux, serves only once its task uses a queue: until then the
@@ -97,10 +97,16 @@ func checkParent(token string) error {
 type childStream struct {
 	fd   int
 	once sync.Once
-	f    atomic.Pointer[os.File] // set by usePoller
+	f    atomic.Pointer[os.File] // set by UsePoller
 }
 
-func (s *childStream) usePoller() {
+// A childStream must move to the poller when its connection serves: a
+// reader blocked in read on a thread of its own makes every round trip of
+// a pool worker much slower. The compiler checks that it can.
+var _ wire.LazyPoller = (*childStream)(nil)
+
+// UsePoller moves the stream to the runtime's poller, once.
+func (s *childStream) UsePoller() {
 	s.once.Do(func() {
 		// Should this fail, the file serves blocking, which is slower
 		// but correct.
@@ -111,7 +117,7 @@ func (s *childStream) usePoller() {
 
 // file returns the poller's file, moving to it first if need be.
 func (s *childStream) file() *os.File {
-	s.usePoller()
+	s.UsePoller()
 	return s.f.Load()
 }
 
@@ -119,7 +125,7 @@ func (s *childStream) Read(b []byte) (int, error) {
 	if f := s.f.Load(); f != nil {
 		return f.Read(b)
 	}
-	// Before usePoller only the main goroutine reads (the run request),
+	// Before UsePoller only the main goroutine reads (the run request),
 	// and nothing moves the descriptor to the poller while it does.
 	for {
 		n, err := syscall.Read(s.fd, b)
@@ -149,7 +155,7 @@ func (s *childStream) Write(b []byte) (int, error) {
 		case err == syscall.EAGAIN:
 			// Another goroutine moved the descriptor to the poller
 			// while this write was under way: go on through it.
-			s.usePoller()
+			s.UsePoller()
 		case err != nil:
 			return written, err
 		default:
