@@ -27,14 +27,17 @@ func benchServer(b *testing.B) *embed.Server {
 	return srv
 }
 
-func benchPool(b *testing.B) *mp.Pool {
+func benchPool(b *testing.B) *mp.Pool { return benchPoolSlots(b, 4) }
+
+// benchPoolSlots is benchPool with a worker of the given number of slots.
+func benchPoolSlots(b *testing.B, slots int) *mp.Pool {
 	b.Helper()
 	srv := benchServer(b)
 	js := benchJS(b, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- cluster.Serve(ctx, benchJS(b, srv), "bench", cluster.Slots(4),
+		served <- cluster.Serve(ctx, benchJS(b, srv), "bench", cluster.Slots(slots),
 			cluster.Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	}()
 	p, err := cluster.NewPool(context.Background(), js, "bench")
@@ -115,6 +118,9 @@ func benchPipelined(b *testing.B, p *mp.Pool) {
 // cost of a task when the pool's window is kept full.
 func BenchmarkPipelined(b *testing.B) {
 	b.Run("cluster", func(b *testing.B) { benchPipelined(b, benchPool(b)) })
+	// Tiny tasks are bound by round trips, not CPUs: more slots than CPUs
+	// keep more of them in flight.
+	b.Run("cluster-32slots", func(b *testing.B) { benchPipelined(b, benchPoolSlots(b, 32)) })
 	b.Run("processpool", func(b *testing.B) { benchPipelined(b, processPool(b)) })
 }
 
