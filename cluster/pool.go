@@ -61,8 +61,9 @@ func init() {
 // server, and asks workers to cancel the ones they run. A task's error,
 // or its panic as an *mp.PanicError, arrives as from a process pool.
 //
-// Each task costs a few tens of microseconds of the server's and the
-// workers' time on top of the task itself, so tasks of under a
+// Each task costs some 120 to 190 µs of the server's, the submitter's and
+// the worker's time on top of the task itself, on 2 cores with the
+// server in-process (BenchmarkPipelined in BENCH.md), so tasks of under a
 // millisecond are best sent in chunks, as [mp.Map] does by itself.
 //
 // The submitter confirms each reply it gets. A worker whose reply was not
