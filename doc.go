@@ -95,6 +95,22 @@
 // children of its own. On Windows the process APIs return
 // [errors.ErrUnsupported].
 //
+// # Shared state
+//
+// [Lock], [Semaphore], [Event], [Cond], [Barrier] and [Dict] work between
+// goroutines and, passed inside a task's argument like a queue, in child
+// processes: the process that created one owns its state, and a child's
+// calls go to it over the child's connection. They are robust where
+// Python's are not: a child that dies holding a Lock or Semaphore units
+// releases them, and the next acquirer gets an error wrapping [ErrLost]
+// while holding them; a child that dies waiting at a Barrier breaks it
+// ([ErrBrokenBarrier]). [SharedMemory], [Value] and [Array] are memory
+// mapped into every process that holds them, read and written in place
+// (Linux and macOS; [errors.ErrUnsupported] on Windows). Two blocking
+// calls do something when ctx ends, as their Python twins do: a Barrier
+// whose waiter's ctx ends is broken, and Cond.Wait re-acquires its lock
+// before it returns.
+//
 // # Python to Go
 //
 //	Python                                   mp
@@ -115,6 +131,13 @@
 //	q.put_nowait / q.get_nowait              TryPut / TryGet
 //	q.shutdown() (3.13)                      Close (CloseNow for immediate)
 //	multiprocessing.Pipe()                   Pipe[T]()
+//	multiprocessing.Lock(), Semaphore(n)     NewLock(), NewSemaphore(n)
+//	Event(), Condition(l), Barrier(n)        NewEvent(), NewCond(l), NewBarrier(n)
+//	Value('q', 0), Array('d', n)             NewValue[int64](0), NewArray[float64](n)
+//	shared_memory.SharedMemory(size=n)       NewSharedMemory(n)
+//	Manager().dict()                         NewDict[K, V]()
+//	as_completed(fs), future.cancel()        AsCompleted(ctx, rs...), r.Cancel()
+//	pool.map_async, active_children()        MapAsync(ctx, p, f, items), ActiveChildren()
 //	timeout=                                 context.WithTimeout
 //
 // # Errors

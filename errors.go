@@ -35,8 +35,16 @@ var (
 
 	// ErrLost is wrapped by the error that a cross-process
 	// [JoinableQueue.Join] returns when items were delivered to a consumer
-	// that died, more often than the delivery limit allows.
+	// that died, more often than the delivery limit allows, and by the
+	// error of the [Lock.Lock] or [Semaphore.Acquire] call that acquires
+	// what a process held when it died.
 	ErrLost = errors.New("mp: items lost")
+
+	// ErrBrokenBarrier is wrapped by the error of [Barrier.Wait] when the
+	// barrier is broken: aborted, reset while parties waited, left by a
+	// party whose context ended, or left by a process that died waiting
+	// at it (Python's threading.BrokenBarrierError).
+	ErrBrokenBarrier = errors.New("mp: broken barrier")
 )
 
 // PanicError is the error a task returns when it panicked, on any back-end.

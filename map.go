@@ -64,6 +64,9 @@ type mapState[A, R any] struct {
 	// minBatch is the smallest batch a puller claims; the guided batch is
 	// what is left divided by spread.
 	minBatch, spread int
+	// unwatch stops the watches that stop the Map when the pool is
+	// terminated or the caller's ctx ends; wait calls them.
+	unwatch []func() bool
 }
 
 func newMapState[A, R any](ctx context.Context, f Func[A, R], items []A) *mapState[A, R] {
@@ -103,6 +106,12 @@ func (m *mapState[A, R]) settle(k int64) {
 
 // wait waits for everything to end and returns the outcome of the Map.
 func (m *mapState[A, R]) wait() ([]R, error) {
+	defer m.cancel(nil)
+	defer func() {
+		for _, stop := range m.unwatch {
+			stop()
+		}
+	}()
 	<-m.done
 	// A stop that comes now, from Terminate or from a puller that reached
 	// the queue's head late, changes nothing: the results are all in.
@@ -228,6 +237,16 @@ func (m *mapState[A, R]) runBatch(lo, hi int) (failed bool) {
 // Map costs a few allocations per call besides the result slice and
 // nothing per item.
 func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts ...MapOption) ([]R, error) {
+	m, err := startMap(ctx, p, f, items, opts)
+	if err != nil {
+		return nil, err
+	}
+	return m.wait()
+}
+
+// startMap submits the items of a Map call and returns its state, whose
+// wait returns the outcome.
+func startMap[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts []MapOption) (*mapState[A, R], error) {
 	var c mapConfig
 	for _, o := range opts {
 		o.applyMap(&c)
@@ -235,34 +254,34 @@ func Map[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, opts .
 	if p.gate.Load()&gateClosing != 0 {
 		return nil, ErrClosed
 	}
-	if len(items) == 0 {
-		return []R{}, nil
-	}
 	if !p.remote {
-		return mapLocal(ctx, p, f, items, max(c.chunkSize, 1))
+		return startLocal(ctx, p, f, items, max(c.chunkSize, 1)), nil
 	}
 	size := c.chunkSize
 	if size == 0 {
-		size = (len(items) + 4*p.workers - 1) / (4 * p.workers)
+		size = max(1, (len(items)+4*p.workers-1)/(4*p.workers))
 	}
-	return mapRemote(ctx, p, f, items, size, (len(items)+size-1)/size)
+	return startRemote(ctx, p, f, items, size, (len(items)+size-1)/size)
 }
 
-// mapLocal is Map on a goroutine pool: it queues a puller per worker (or
-// per minBatch items, if fewer) and waits for the items, not for the
-// pullers: one that reaches the head of the queue after the others have
-// finished the work finds nothing left and returns at once.
-func mapLocal[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, minBatch int) ([]R, error) {
+// startLocal starts Map on a goroutine pool: it queues a puller per
+// worker (or per minBatch items, if fewer); wait waits for the items, not
+// for the pullers: one that reaches the head of the queue after the
+// others have finished the work finds nothing left and returns at once.
+func startLocal[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, minBatch int) *mapState[A, R] {
 	m := newMapState(ctx, f, items)
+	if len(items) == 0 {
+		close(m.done)
+		return m
+	}
 	m.minBatch, m.spread = minBatch, 2*p.workers
 	// Before anything can stop the Map: stop settles what is unclaimed.
 	m.left.Store(int64(len(items)))
 	m.cursor.Store(0)
-	defer m.cancel(nil)
-	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
+	m.unwatch = append(m.unwatch, context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) }))
 	if ctx.Done() != nil {
 		// Stop at once when ctx is done, also while no puller runs.
-		defer context.AfterFunc(ctx, func() { m.stop(context.Cause(ctx)) })()
+		m.unwatch = append(m.unwatch, context.AfterFunc(ctx, func() { m.stop(context.Cause(ctx)) }))
 	}
 	u := mapPuller[A, R]{m}
 	for i := range min(p.workers, (len(items)+minBatch-1)/minBatch) {
@@ -278,5 +297,5 @@ func mapLocal[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, m
 			break
 		}
 	}
-	return m.wait()
+	return m
 }

@@ -22,18 +22,22 @@ type remoteMap[A, R any] struct {
 	res    batchCodec[R]
 }
 
-// mapRemote is Map on a remote pool, with n chunks of size items: each
-// chunk crosses as one encoded batch. The first error stops the rest, and
-// Terminate stops them with its cause.
-func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int) ([]R, error) {
+// startRemote starts Map on a remote pool, with n chunks of size items:
+// each chunk crosses as one encoded batch. The first error stops the
+// rest, and Terminate stops them with its cause.
+func startRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, size, n int) (*mapState[A, R], error) {
+	m := newMapState(ctx, f, items)
+	if n == 0 {
+		close(m.done)
+		return m, nil
+	}
 	e, err := registered(f)
 	if err != nil {
+		m.cancel(nil)
 		return nil, err
 	}
 	r := &remoteMap[A, R]{name: e.name, header: requestHeader(e.name, true, false), args: newBatchCodec[A]().as(roleArgs), res: newBatchCodec[R]().as(roleResults)}
-	m := newMapState(ctx, f, items)
-	defer m.cancel(nil)
-	defer context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) })()
+	m.unwatch = append(m.unwatch, context.AfterFunc(p.ctx, func() { m.stop(context.Cause(p.ctx)) }))
 	m.left.Store(int64(n))
 	chunks := make([]remoteChunk[A, R], n)
 	for i := range chunks {
@@ -47,7 +51,7 @@ func mapRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A, 
 			u.fail(p, err)
 		}
 	}
-	return m.wait()
+	return m, nil
 }
 
 func (c *remoteChunk[A, R]) run(p *Pool) bool {

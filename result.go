@@ -40,6 +40,10 @@ type AsyncResult[R any] struct {
 	mu       sync.Mutex
 	done     chan struct{} // created by the first Done before resolution
 	callback func(R, error)
+
+	// canceller, if set, cancels the task if it has not started (see
+	// Cancel in ascompleted.go).
+	canceller interface{ cancel() bool }
 }
 
 func (r *AsyncResult[R]) init(p *Pool) {
@@ -166,11 +170,40 @@ type applyJob[A, R any] struct {
 	ctx context.Context
 	// slot is the context slot of the goroutine worker that runs the job.
 	slot *taskSlot
+	// state is jobQueued until a worker starts the job or it fails
+	// (jobStarted), or until Cancel (jobCancelled).
+	state atomic.Int32
+}
+
+// The states of an applyJob.
+const (
+	jobQueued int32 = iota
+	jobStarted
+	jobCancelled
+)
+
+// start moves the job out of the queue, unless Cancel came first.
+func (j *applyJob[A, R]) start() bool { return j.state.CompareAndSwap(jobQueued, jobStarted) }
+
+// cancel resolves a job that has not started with context.Canceled, and
+// reports whether it did. The error counts as collected: the caller who
+// cancelled knows.
+func (j *applyJob[A, R]) cancel() bool {
+	if !j.state.CompareAndSwap(jobQueued, jobCancelled) {
+		return false
+	}
+	var zero R
+	j.res.taken.Store(true)
+	j.res.resolve(zero, context.Canceled)
+	return true
 }
 
 func (j *applyJob[A, R]) useSlot(s *taskSlot) { j.slot = s }
 
 func (j *applyJob[A, R]) run(p *Pool) bool {
+	if !j.start() {
+		return true // cancelled
+	}
 	ctx := p.ctx
 	if j.ctx != nil {
 		ctx = j.slot.context(p, j.ctx)
@@ -189,6 +222,9 @@ func (j *applyJob[A, R]) run(p *Pool) bool {
 }
 
 func (j *applyJob[A, R]) fail(_ *Pool, err error) {
+	if !j.start() && j.state.Load() == jobCancelled {
+		return
+	}
 	var zero R
 	j.finish(zero, err)
 }
@@ -224,6 +260,9 @@ func (j *encodedApply[A, R]) encode(arg A) error {
 }
 
 func (j *encodedApply[A, R]) Request() (backend.Request, error) {
+	if !j.start() && j.state.Load() == jobCancelled {
+		return backend.Request{}, context.Canceled
+	}
 	return backend.Request{Func: j.name, Arg: j.raw}, nil
 }
 
@@ -235,6 +274,10 @@ func (j *encodedApply[A, R]) Complete(r backend.Reply, err error) bool {
 }
 
 func (j *encodedApply[A, R]) requestOn(*wire.Conn, []byte) (wire.Message, error) {
+	// A worker whose child died sends the job again: only Cancel stops it.
+	if !j.start() && j.state.Load() == jobCancelled {
+		return wire.Message{}, context.Canceled
+	}
 	return wire.Message{Header: j.header, Raw: j.raw}, nil
 }
 
@@ -279,6 +322,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *As
 	}
 	j := &applyJob[A, R]{f: f, arg: arg}
 	j.res.init(p)
+	j.res.canceller = j
 	if ctx.Done() != nil {
 		j.ctx = ctx
 	}
@@ -294,6 +338,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *As
 func applyEncoded[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
 	j := &encodedApply[A, R]{applyJob: applyJob[A, R]{f: f}}
 	j.res.init(p)
+	j.res.canceller = &j.applyJob
 	if ctx.Done() != nil {
 		j.ctx = ctx
 	}

@@ -48,7 +48,6 @@ type workerQueue struct {
 	c *counters
 }
 
-
 // task turns a unit into the task a remote back-end sees. Pool.Go refuses
 // closures on a remote pool, so every unit is a task; the check keeps a
 // unit that is not from resolving nowhere.

@@ -69,6 +69,7 @@ func spawn(o spawnOptions) (*child, error) {
 		return nil, fmt.Errorf("mp: starting child process: %w", err)
 	}
 	ch.pid = ch.cmd.Process.Pid
+	addChild(ch)
 	go ch.reap()
 	if err := ch.connect(parentFD, token, o.first); err != nil {
 		ch.signal(sigKill)
@@ -262,6 +263,7 @@ func (ch *child) reap() {
 	_ = ch.cmd.Wait() // the exit status is in ProcessState
 	ch.exitCode = exitCode(ch.cmd.ProcessState)
 	releaseSpawner()
+	removeChild(ch)
 	close(ch.done)
 	if ch.onReaped != nil {
 		ch.onReaped()

@@ -51,6 +51,7 @@ var idioms = []idiom{
 		fmt.Fprintf(w, "reader terminated, exit code %d\n", code)
 		return err
 	}},
+	{"Lock + Value counter, Barrier between phases, SharedMemory filled by 4 processes", seed.Shared},
 }
 
 func images(ctx context.Context, w io.Writer, n, workers, show int) error {

@@ -29,7 +29,7 @@ import (
 )
 
 // scripts are the Python workloads, run in this order.
-var scripts = []string{"threads.py", "procpool.py", "process.py", "mpqueue.py"}
+var scripts = []string{"threads.py", "procpool.py", "process.py", "mpqueue.py", "shared.py"}
 
 // config is what the flags set.
 type config struct {

@@ -106,4 +106,9 @@ var catalogue = []Workload{
 		Bars: []Bar{{MinPythonOver, 5}}},
 	{Key: "XQueueBytes", Title: "cross-process Queue, 1000 × 1 MiB", Unit: "item",
 		Bars: []Bar{{MaxOverFloor, 2}}},
+	{Key: "Lock", Title: "Lock+Unlock, uncontended, in the owner", Unit: "lock",
+		Bars: []Bar{{MaxOverFloor, 2}}},
+	{Key: "LockChild", Title: "Lock+Unlock, uncontended, in a child (one round trip)", Unit: "lock"},
+	{Key: "ValueAdd", Title: "Value.Add on an int64 in shared memory", Unit: "add",
+		Bars: []Bar{{MaxOverFloor, 1.5}}},
 }

@@ -132,3 +132,12 @@ func TestSharedQueueProcesses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, -15, code)
 }
+
+func TestShared(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, seed.Shared(t.Context(), &b))
+	got := lines(&b)
+	require.Len(t, got, 6)
+	assert.Equal(t, "counter = 4000 (4 processes × 1000 adds under the Lock)", got[4])
+	assert.Equal(t, "buffer = aaaa…dddd (4096 bytes, a quarter per process)", got[5])
+}
