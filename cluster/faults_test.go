@@ -137,6 +137,7 @@ func TestDuplicateSubmissionDropped(t *testing.T) {
 	p := pool(t, srv, "p")
 	r := mp.ApplyAsync(t.Context(), p, sleepy, 1)
 	m := <-msgs
+	require.Eventually(t, func() bool { return streamMsgs(t, js, "p") == 1 }, 10*time.Second, time.Millisecond)
 	// The submitter sends the task again, as after a lost acknowledgement.
 	ack, err := js.PublishMsg(t.Context(), &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
 	require.NoError(t, err)

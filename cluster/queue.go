@@ -544,16 +544,32 @@ func (c *core[T]) all(ctx context.Context) iter.Seq[T] {
 
 func (c *core[T]) join(ctx context.Context) error {
 	wait := time.Millisecond
+	var suspect uint64 // items left over at the last look, with none pending or held
 	for {
 		if err := c.alive(ctx); err != nil {
 			return err
 		}
-		info, err := c.cons.Info(ctx)
+		left, err := c.itemsLeft(ctx)
 		if err != nil {
 			return fmt.Errorf("cluster: queue %s: join: %w", c.name, err)
 		}
-		if info.NumPending+uint64(info.NumAckPending) == 0 {
-			return c.reapLost(ctx)
+		if left == 0 {
+			return nil
+		}
+		delivered, idle, err := c.allDelivered(ctx)
+		if err != nil {
+			return fmt.Errorf("cluster: queue %s: join: %w", c.name, err)
+		}
+		if !idle {
+			suspect = 0
+		} else if suspect == left {
+			return c.reapLost(ctx, left, delivered)
+		} else {
+			// Every item was delivered and none is held, so what is left
+			// ran out of deliveries; unless the server has not yet removed
+			// items just marked done, which a second look tells.
+			suspect = left
+			wait = 50 * time.Millisecond
 		}
 		select {
 		case <-time.After(wait):
@@ -564,19 +580,43 @@ func (c *core[T]) join(ctx context.Context) error {
 	}
 }
 
-// reapLost removes the items still in the stream once none is pending or
-// held: their deliveries ran out. Items put after the look keep their
-// place, since they come after its last sequence.
-func (c *core[T]) reapLost(ctx context.Context) error {
+// itemsLeft returns how many items the stream holds: not yet marked done,
+// or lost.
+func (c *core[T]) itemsLeft(ctx context.Context) (uint64, error) {
 	info, err := c.stream.Info(ctx, jetstream.WithSubjectFilter(c.items))
 	if err != nil {
-		return fmt.Errorf("cluster: queue %s: join: %w", c.name, err)
+		return 0, err
 	}
-	lost := info.State.Subjects[c.items]
-	if lost == 0 {
-		return nil
+	return info.State.Subjects[c.items], nil
+}
+
+// allDelivered reports whether every item in the stream has been
+// delivered and none is held now, and up to which stream sequence items
+// were delivered. The consumer's counts trail the stream a little, so an
+// item put just now may not be counted pending yet; its sequence, beyond
+// the last delivered, tells.
+func (c *core[T]) allDelivered(ctx context.Context) (delivered uint64, idle bool, err error) {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return 0, false, err
 	}
-	if err := c.stream.Purge(ctx, jetstream.WithPurgeSubject(c.items), jetstream.WithPurgeSequence(info.State.LastSeq+1)); err != nil {
+	if info.NumPending != 0 || info.NumAckPending != 0 {
+		return 0, false, nil
+	}
+	last, err := c.stream.GetLastMsgForSubject(ctx, c.items)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return info.Delivered.Stream, true, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return info.Delivered.Stream, info.Delivered.Stream >= last.Sequence, nil
+}
+
+// reapLost removes the items that ran out of deliveries, those up to
+// sequence delivered that are still in the stream, and reports them once.
+func (c *core[T]) reapLost(ctx context.Context, lost, delivered uint64) error {
+	if err := c.stream.Purge(ctx, jetstream.WithPurgeSubject(c.items), jetstream.WithPurgeSequence(delivered+1)); err != nil {
 		return fmt.Errorf("cluster: queue %s: join: %w", c.name, err)
 	}
 	return fmt.Errorf("cluster: queue %s: %d items were delivered as many times as MaxDeliver allows and never marked done (their consumers died or went silent): %w", c.name, lost, mp.ErrLost)
