@@ -16,10 +16,14 @@ import (
 // task. Results that do not come from ApplyAsync, such as
 // [MapAsync]'s, cannot be cancelled: Cancel returns false.
 func (r *AsyncResult[R]) Cancel() bool {
-	if r.canceller == nil {
+	if !r.state.CompareAndSwap(jobQueued, jobCancelled) {
 		return false
 	}
-	return r.canceller.cancel()
+	// The caller who cancelled knows: the error counts as collected.
+	var zero R
+	r.taken.Store(true)
+	r.resolve(zero, context.Canceled)
+	return true
 }
 
 // AsCompleted yields the results rs as they complete, each once, in the

@@ -41,9 +41,12 @@ type AsyncResult[R any] struct {
 	done     chan struct{} // created by the first Done before resolution
 	callback func(R, error)
 
-	// canceller, if set, cancels the task if it has not started (see
-	// Cancel in ascompleted.go).
-	canceller interface{ cancel() bool }
+	// state is jobQueued from ApplyAsync until a worker starts the task
+	// (jobStarted) or Cancel comes first (jobCancelled); 0 for a result
+	// that cannot be cancelled. It lives here rather than in the job, in
+	// the padding after resolved and taken, so that Cancel costs a job
+	// no space.
+	state atomic.Int32
 }
 
 func (r *AsyncResult[R]) init(p *Pool) {
@@ -170,33 +173,20 @@ type applyJob[A, R any] struct {
 	ctx context.Context
 	// slot is the context slot of the goroutine worker that runs the job.
 	slot *taskSlot
-	// state is jobQueued until a worker starts the job or it fails
-	// (jobStarted), or until Cancel (jobCancelled).
-	state atomic.Int32
 }
 
-// The states of an applyJob.
+// The states of an ApplyAsync result (AsyncResult.state).
 const (
-	jobQueued int32 = iota
+	jobQueued int32 = iota + 1
 	jobStarted
 	jobCancelled
 )
 
 // start moves the job out of the queue, unless Cancel came first.
-func (j *applyJob[A, R]) start() bool { return j.state.CompareAndSwap(jobQueued, jobStarted) }
+func (j *applyJob[A, R]) start() bool { return j.res.state.CompareAndSwap(jobQueued, jobStarted) }
 
-// cancel resolves a job that has not started with context.Canceled, and
-// reports whether it did. The error counts as collected: the caller who
-// cancelled knows.
-func (j *applyJob[A, R]) cancel() bool {
-	if !j.state.CompareAndSwap(jobQueued, jobCancelled) {
-		return false
-	}
-	var zero R
-	j.res.taken.Store(true)
-	j.res.resolve(zero, context.Canceled)
-	return true
-}
+// cancelled reports whether Cancel came before a worker started the job.
+func (j *applyJob[A, R]) cancelled() bool { return !j.start() && j.res.state.Load() == jobCancelled }
 
 func (j *applyJob[A, R]) useSlot(s *taskSlot) { j.slot = s }
 
@@ -222,7 +212,7 @@ func (j *applyJob[A, R]) run(p *Pool) bool {
 }
 
 func (j *applyJob[A, R]) fail(_ *Pool, err error) {
-	if !j.start() && j.state.Load() == jobCancelled {
+	if j.cancelled() {
 		return
 	}
 	var zero R
@@ -260,7 +250,7 @@ func (j *encodedApply[A, R]) encode(arg A) error {
 }
 
 func (j *encodedApply[A, R]) Request() (backend.Request, error) {
-	if !j.start() && j.state.Load() == jobCancelled {
+	if j.cancelled() {
 		return backend.Request{}, context.Canceled
 	}
 	return backend.Request{Func: j.name, Arg: j.raw}, nil
@@ -275,7 +265,7 @@ func (j *encodedApply[A, R]) Complete(r backend.Reply, err error) bool {
 
 func (j *encodedApply[A, R]) requestOn(*wire.Conn, []byte) (wire.Message, error) {
 	// A worker whose child died sends the job again: only Cancel stops it.
-	if !j.start() && j.state.Load() == jobCancelled {
+	if j.cancelled() {
 		return wire.Message{}, context.Canceled
 	}
 	return wire.Message{Header: j.header, Raw: j.raw}, nil
@@ -322,7 +312,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *As
 	}
 	j := &applyJob[A, R]{f: f, arg: arg}
 	j.res.init(p)
-	j.res.canceller = j
+	j.res.state.Store(jobQueued)
 	if ctx.Done() != nil {
 		j.ctx = ctx
 	}
@@ -338,7 +328,7 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *As
 func applyEncoded[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
 	j := &encodedApply[A, R]{applyJob: applyJob[A, R]{f: f}}
 	j.res.init(p)
-	j.res.canceller = &j.applyJob
+	j.res.state.Store(jobQueued)
 	if ctx.Done() != nil {
 		j.ctx = ctx
 	}
