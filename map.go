@@ -292,7 +292,7 @@ func startLocal[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A,
 			// A puller already queued finishes the items unless the Map
 			// stops, which Terminate and ctx see to.
 			if i == 0 {
-				m.stop(err)
+				m.stop(p.submitError(err))
 			}
 			break
 		}

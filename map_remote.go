@@ -48,7 +48,7 @@ func startRemote[A, R any](ctx context.Context, p *Pool, f Func[A, R], items []A
 			continue
 		}
 		if err := p.submit(m.ctx, u); err != nil {
-			u.fail(p, err)
+			u.fail(p, p.submitError(err))
 		}
 	}
 	return m, nil

@@ -211,6 +211,16 @@ func (p *Pool) release() {
 	p.mu.Unlock()
 }
 
+// submitError is the error of a call whose submission failed with err: a
+// Map or MapSeq under way when the pool was terminated fails with the
+// termination's cause, not the ErrClosed of its next submission.
+func (p *Pool) submitError(err error) error {
+	if p.ctx.Err() != nil {
+		return context.Cause(p.ctx)
+	}
+	return err
+}
+
 // report records an error that no caller can collect, for Join.
 func (p *Pool) report(err error) {
 	p.mu.Lock()
