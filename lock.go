@@ -336,18 +336,9 @@ func (s *lockState) serve(r *sreq) {
 		}
 		r.block(func(ctx context.Context) (wire.Message, error) { return wire.Message{}, s.lockAs(ctx, r.p) })
 	case sopTryLock:
-		ok := s.tryLockAs(r.p)
-		r.reply(wire.Message{Header: []byte{byte(boolField(ok))}}, nil)
+		r.replyBool(s.tryLockAs(r.p))
 	case sopUnlock:
-		if err := s.unlockAs(r.p); err != nil {
-			if r.req.IsNotification() {
-				r.bad(err.Error())
-				return
-			}
-			r.reply(wire.Message{}, err)
-			return
-		}
-		r.reply(wire.Message{}, nil)
+		r.replyRelease(s.unlockAs(r.p))
 	default:
 		r.bad(fmt.Sprintf("unknown Lock operation %d", r.op))
 	}

@@ -182,18 +182,9 @@ func (s *Semaphore) serve(r *sreq) {
 		}
 		r.block(func(ctx context.Context) (wire.Message, error) { return wire.Message{}, s.acquireAs(ctx, r.p, n) })
 	case sopTryAcquire:
-		ok := s.tryAcquireAs(r.p, n)
-		r.reply(wire.Message{Header: []byte{byte(boolField(ok))}}, nil)
+		r.replyBool(s.tryAcquireAs(r.p, n))
 	case sopRelease:
-		if err := s.releaseAs(r.p, n); err != nil {
-			if r.req.IsNotification() {
-				r.bad(err.Error())
-				return
-			}
-			r.reply(wire.Message{}, err)
-			return
-		}
-		r.reply(wire.Message{}, nil)
+		r.replyRelease(s.releaseAs(r.p, n))
 	default:
 		r.bad(fmt.Sprintf("unknown Semaphore operation %d", r.op))
 	}

@@ -163,6 +163,22 @@ func (r *sreq) reply(m wire.Message, err error) { r.req.Reply(m, err) }
 // bad drops the child for a request it sent malformed.
 func (r *sreq) bad(what string) { r.p.drop(r.req, what) }
 
+// replyBool answers a Try operation.
+func (r *sreq) replyBool(ok bool) {
+	r.reply(wire.Message{Header: []byte{byte(boolField(ok))}}, nil)
+}
+
+// replyRelease answers an Unlock or a Release, whose err is the owner's
+// refusal. A child sends those as notifications, which no reply can
+// reach: the child is dropped instead, with err as the reason.
+func (r *sreq) replyRelease(err error) {
+	if err != nil && r.req.IsNotification() {
+		r.bad(err.Error())
+		return
+	}
+	r.reply(wire.Message{}, err)
+}
+
 // block runs fn on a goroutine of the connection and replies with its
 // outcome. fn's ctx ends when the child cancels the request or its
 // connection ends.
