@@ -114,7 +114,7 @@ func (e *Event) serve(r *sreq) {
 		e.Clear()
 		r.reply(wire.Message{}, nil)
 	case sopIsSet:
-		r.reply(wire.Message{Header: []byte{byte(boolField(e.IsSet()))}}, nil)
+		r.replyBool(e.IsSet())
 	case sopWait:
 		r.block(func(ctx context.Context) (wire.Message, error) { return wire.Message{}, e.Wait(ctx) })
 	default:
