@@ -81,7 +81,11 @@ func ExampleNewJoinableQueue() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for job := range consumer.All(ctx) {
+		for job, err := range consumer.All(ctx) {
+			if err != nil {
+				log.Print(err)
+				return
+			}
 			fmt.Println("did", job)
 			consumer.TaskDone()
 		}

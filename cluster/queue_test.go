@@ -111,7 +111,8 @@ func TestQueueClose(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, q3.TryPut(8), mp.ErrClosed)
 	var got []int
-	for v := range q3.All(ctx) {
+	for v, err := range q3.All(ctx) {
+		require.NoError(t, err)
 		got = append(got, v)
 	}
 	assert.Equal(t, []int{7}, got)
@@ -136,7 +137,10 @@ func TestJoinableQueueAcrossConsumers(t *testing.T) {
 		c, err := cluster.NewJoinableQueue[int](ctx, connect(t, srv), "jq", 0)
 		require.NoError(t, err)
 		wg.Go(func() {
-			for v := range c.All(ctx) {
+			for v, err := range c.All(ctx) {
+				if !assert.NoError(t, err) {
+					return
+				}
 				mu.Lock()
 				seen[v]++
 				mu.Unlock()

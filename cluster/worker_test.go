@@ -73,7 +73,14 @@ func workerMain() int {
 			<-ctx.Done()
 			return 0
 		}
-		for range q.All(ctx) {
+		for _, err := range q.All(ctx) {
+			if err != nil {
+				if ctx.Err() != nil {
+					return 0 // stdin closed: the test is over
+				}
+				fmt.Fprintln(os.Stderr, "consumer:", err)
+				return 1
+			}
 			q.TaskDone()
 		}
 		return 0
