@@ -97,7 +97,8 @@ func checkParent(token string) error {
 type childStream struct {
 	fd   int
 	once sync.Once
-	f    atomic.Pointer[os.File] // set by UsePoller
+	f    atomic.Pointer[os.File]        // set by UsePoller
+	try  atomic.Pointer[wire.TryWriter] // writes through f; set by UsePoller
 }
 
 // A childStream must move to the poller when its connection serves: a
@@ -105,13 +106,22 @@ type childStream struct {
 // a pool worker much slower. The compiler checks that it can.
 var _ wire.LazyPoller = (*childStream)(nil)
 
+// Replies are written on the goroutine that makes them when the socket
+// takes them at once; the compiler checks that a childStream can.
+var _ wire.TryWriter = (*childStream)(nil)
+
 // UsePoller moves the stream to the runtime's poller, once.
 func (s *childStream) UsePoller() {
 	s.once.Do(func() {
 		// Should this fail, the file serves blocking, which is slower
 		// but correct.
 		_ = syscall.SetNonblock(s.fd, true)
-		s.f.Store(os.NewFile(uintptr(s.fd), "mp-parent"))
+		f := os.NewFile(uintptr(s.fd), "mp-parent")
+		if rc, err := f.SyscallConn(); err == nil {
+			t := wire.NewRawTryWriter(rc)
+			s.try.Store(&t)
+		}
+		s.f.Store(f)
 	})
 }
 
@@ -163,6 +173,15 @@ func (s *childStream) Write(b []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// TryWrite writes what the socket takes at once, so that a reply goes out
+// on the goroutine that made it (see wire.Writer).
+func (s *childStream) TryWrite(bufs [][]byte) (int, error) {
+	if t := s.try.Load(); t != nil {
+		return (*t).TryWrite(bufs)
+	}
+	return wire.TrySend(s.fd, bufs)
 }
 
 func (s *childStream) Close() error                       { return s.file().Close() }

@@ -177,16 +177,22 @@ func unexpected(err error) error {
 	return err
 }
 
-// Writer sends frames on a stream for many goroutines at once. Frames
-// queued while a write is in progress go out together in the next write,
-// so a burst of small frames costs one system call rather than one each.
-// A large raw payload is not copied: it is written from the caller's
-// slice, and WriteFrame returns only once it has been written.
-// The writer goroutine starts with the first WriteFrame, so that a Writer
-// whose only frame is written by WriteLast never starts one.
-// The zero value is not usable; use NewWriter.
+// Writer sends frames on a stream for many goroutines at once.
+//
+// A frame written while no write is under way goes out at once on the
+// caller's goroutine, when the stream can try a write without blocking
+// (see TryWriter): a call on an idle connection then costs no hand-off to
+// another goroutine, which on a round trip to a child is most of the time
+// the wire itself does not take. Whatever the socket does not take at once,
+// and every frame queued while a write is under way, is written by the
+// Writer's goroutine, which starts when first needed; frames queued
+// together go out in one system call, so a burst of small frames costs one
+// rather than one each. A large raw payload is not copied: it is written
+// from the caller's slice, and WriteFrame returns only once it has been
+// written. The zero value is not usable; use NewWriter.
 type Writer struct {
-	w io.Writer
+	w   io.Writer
+	try TryWriter // w, when it can write without blocking; else nil
 
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when a write completes or the writer stops
@@ -199,9 +205,16 @@ type Writer struct {
 	err     error     // first write error; sticky
 	closing bool
 	started bool // the writer goroutine was started
-	inline  bool // WriteLast is writing on its caller's goroutine
+	busy    bool // a write is under way, on the writer goroutine or a caller's
 	kick    chan struct{}
 	done    chan struct{}
+}
+
+// TryWriter is implemented by a stream that can write without blocking.
+// TryWrite writes bufs in order, as much as the stream takes at once, and
+// returns how many bytes it wrote; a full stream is not an error.
+type TryWriter interface {
+	TryWrite(bufs [][]byte) (int, error)
 }
 
 const (
@@ -214,10 +227,12 @@ const (
 	largeRaw = 64 << 10
 )
 
-// NewWriter returns a Writer on w. Its writer goroutine starts with the
-// first WriteFrame and runs until Close or Fail.
+// NewWriter returns a Writer on w. Its writer goroutine starts when a
+// write cannot be made on the caller's goroutine, and runs until Close or
+// Fail.
 func NewWriter(w io.Writer) *Writer {
 	wr := &Writer{w: w, kick: make(chan struct{}, 1), done: make(chan struct{}), queued: 1}
+	wr.try = tryWriterOf(w)
 	wr.cond.L = &wr.mu
 	return wr
 }
@@ -252,6 +267,105 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 	}
 	w.size += f.Size()
 	gen := w.queued
+	if !w.busy {
+		if w.try != nil {
+			w.tryWrite()
+		} else {
+			w.wakeLoop()
+		}
+	}
+	if !flush {
+		return w.err
+	}
+	for w.err == nil && w.written < gen {
+		w.cond.Wait()
+	}
+	return w.err
+}
+
+// take removes the queued data, to be written as one generation, and
+// marks a write under way.
+func (w *Writer) take() (segs [][]byte, gen uint64) {
+	segs = w.segs
+	if w.tail != nil {
+		segs = append(segs, w.tail)
+	}
+	w.segs, w.tail, w.size = nil, nil, 0
+	gen = w.queued
+	w.queued++
+	w.busy = true
+	return segs, gen
+}
+
+// finish records the end of a write of segs as generation gen, with err,
+// and keeps one or two of our buffers for reuse; callers' payloads are
+// large and stay with their owners.
+func (w *Writer) finish(segs [][]byte, gen uint64, err error) {
+	for _, s := range segs {
+		if len(w.spare) < 2 && cap(s) <= maxPending && len(s) < largeRaw {
+			w.spare = append(w.spare, s[:0])
+		}
+	}
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.written = gen
+	w.busy = false
+	w.cond.Broadcast()
+	// Frames queued while this write was under way, and a Close waiting
+	// for it, are the writer goroutine's to see to.
+	if w.size > 0 && w.err == nil || w.closing && w.started {
+		w.wakeLoop()
+	}
+}
+
+// tryWrite writes what is queued on the caller's goroutine, as far as the
+// stream takes it without blocking. What it does not take is put back at
+// the head of the queue, as part of the next generation, for the writer
+// goroutine. It is called with w.mu held and no write under way, and
+// releases w.mu while it writes.
+func (w *Writer) tryWrite() {
+	segs, gen := w.take()
+	w.mu.Unlock()
+	n, err := w.try.TryWrite(segs)
+	w.mu.Lock()
+	if err != nil {
+		w.finish(segs, gen, err)
+		return
+	}
+	done := 0
+	for done < len(segs) && n >= len(segs[done]) {
+		n -= len(segs[done])
+		done++
+	}
+	if done == len(segs) {
+		w.finish(segs, gen, nil)
+		return
+	}
+	// The unwritten part keeps its place before anything queued since,
+	// and joins the next generation, whose writing covers this one, which
+	// is therefore not marked written: part of an earlier one may have
+	// been put back by an earlier try, and be in it too. A
+	// short remainder is copied, so that the part of a caller's payload
+	// it may be never becomes one of our buffers to reuse.
+	head := segs[done][n:]
+	if len(head) < largeRaw {
+		head = append([]byte(nil), head...)
+	}
+	left := make([][]byte, 0, len(segs)-done+len(w.segs))
+	left = append(left, head)
+	left = append(left, segs[done+1:]...)
+	left = append(left, w.segs...)
+	w.segs = left
+	for _, s := range left[:len(segs)-done] {
+		w.size += len(s)
+	}
+	w.finish(segs[:done], w.written, nil)
+}
+
+// wakeLoop makes the writer goroutine write what is queued, starting it
+// if need be.
+func (w *Writer) wakeLoop() {
 	if !w.started {
 		w.started = true
 		go w.loop()
@@ -260,20 +374,13 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 	case w.kick <- struct{}{}:
 	default:
 	}
-	if !flush {
-		return nil
-	}
-	for w.err == nil && w.written < gen {
-		w.cond.Wait()
-	}
-	return w.err
 }
 
 func (w *Writer) loop() {
 	defer close(w.done)
 	for {
 		w.mu.Lock()
-		for w.size == 0 && !w.closing && w.err == nil {
+		for w.err == nil && (w.busy || w.size == 0 && !w.closing) {
 			w.mu.Unlock()
 			<-w.kick
 			w.mu.Lock()
@@ -282,13 +389,7 @@ func (w *Writer) loop() {
 			w.mu.Unlock()
 			return
 		}
-		segs := w.segs
-		if w.tail != nil {
-			segs = append(segs, w.tail)
-		}
-		w.segs, w.tail, w.size = nil, nil, 0
-		gen := w.queued
-		w.queued++
+		segs, gen := w.take()
 		w.mu.Unlock()
 
 		var err error
@@ -299,18 +400,7 @@ func (w *Writer) loop() {
 		}
 
 		w.mu.Lock()
-		// Keep one or two of our buffers; callers' payloads are large and
-		// stay with their owners.
-		for _, s := range segs {
-			if len(w.spare) < 2 && cap(s) <= maxPending && len(s) < largeRaw {
-				w.spare = append(w.spare, s[:0])
-			}
-		}
-		if err != nil && w.err == nil {
-			w.err = err
-		}
-		w.written = gen
-		w.cond.Broadcast()
+		w.finish(segs, gen, err)
 		w.mu.Unlock()
 	}
 }
@@ -321,42 +411,42 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	w.closing = true
 	w.cond.Broadcast()
+	// A write on a caller's goroutine finishes first; what it leaves goes
+	// to the writer goroutine.
+	for w.busy {
+		w.cond.Wait()
+	}
+	if w.size > 0 && w.err == nil {
+		w.wakeLoop()
+	}
 	started := w.started
 	w.mu.Unlock()
-	if !started {
-		// Nothing was ever queued, and nothing can be now; WriteLast may
-		// be writing its frame.
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for w.inline {
-			w.cond.Wait()
+	if started {
+		select {
+		case w.kick <- struct{}{}:
+		default:
 		}
-		return w.err
+		<-w.done
 	}
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
 }
 
 // WriteLast writes f as the last frame and closes the Writer, as
-// WriteFrame(f, true) followed by Close does. When the writer goroutine
-// was never started, f is written on the calling goroutine, which spares
-// starting and scheduling one for a single frame.
+// WriteFrame(f, true) followed by Close does. When nothing else is being
+// written, f is written on the calling goroutine, blocking if need be,
+// which spares starting and scheduling a goroutine for a single frame.
 func (w *Writer) WriteLast(f *Frame) error {
 	w.mu.Lock()
-	if w.started || w.err != nil || w.closing {
+	if w.started || w.busy || w.size > 0 || w.err != nil || w.closing {
 		w.mu.Unlock()
 		if err := w.WriteFrame(f, false); err != nil {
 			return err
 		}
 		return w.Close()
 	}
-	w.closing, w.inline = true, true
+	w.closing, w.busy = true, true
 	w.mu.Unlock()
 	_, err := w.w.Write(AppendFrame(nil, f))
 	w.mu.Lock()
@@ -364,7 +454,7 @@ func (w *Writer) WriteLast(f *Frame) error {
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	w.inline = false
+	w.busy = false
 	w.cond.Broadcast()
 	return w.err
 }

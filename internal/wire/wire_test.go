@@ -235,3 +235,100 @@ func TestWriterCloseUnused(t *testing.T) {
 	require.NoError(t, w.Close(), "a Writer that never wrote has no error")
 	assert.ErrorIs(t, w.WriteFrame(&wire.Frame{}, true), io.ErrClosedPipe)
 }
+
+// stingyWriter is a stream whose TryWrite takes a varying, often partial
+// share of what it is given, and sometimes nothing, as a full socket does;
+// Write takes everything.
+type stingyWriter struct {
+	countingWriter
+	mu    sync.Mutex
+	calls int
+	tried int // bytes taken by TryWrite
+}
+
+func (s *stingyWriter) TryWrite(bufs [][]byte) (int, error) {
+	s.mu.Lock()
+	s.calls++
+	share := []int{0, 1, 7, 100, 1 << 30}[s.calls%5]
+	s.mu.Unlock()
+	n := 0
+	for _, b := range bufs {
+		k := min(len(b), share-n)
+		if k <= 0 {
+			break
+		}
+		if _, err := s.Write(b[:k]); err != nil {
+			return n, err
+		}
+		n += k
+	}
+	s.mu.Lock()
+	s.tried += n
+	s.mu.Unlock()
+	return n, nil
+}
+
+// TestWriterTriesOnCallersGoroutine checks the writes made on the caller's
+// goroutine: whatever share of a frame the stream takes at once, the rest
+// follows through the writer goroutine, frames stay in order per sender,
+// large payloads arrive whole, and a flush returns only once its frame is
+// out.
+func TestWriterTriesOnCallersGoroutine(t *testing.T) {
+	sw := &stingyWriter{}
+	w := wire.NewWriter(sw)
+	big := bytes.Repeat([]byte{9}, 100<<10)
+	const senders, each = 4, 300
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			sent := 0
+			for i := range each {
+				raw := []byte{byte(i)}
+				if i%50 == 0 {
+					raw = big
+				}
+				flush := i%7 == 0
+				f := &wire.Frame{Kind: wire.Kind(s + 1), ID: uint64(i), Raw: raw}
+				sent += f.Size()
+				require.NoError(t, w.WriteFrame(f, flush))
+				if flush {
+					sw.countingWriter.mu.Lock()
+					n := sw.buf.Len()
+					sw.countingWriter.mu.Unlock()
+					require.GreaterOrEqual(t, n, sent, "a flushed frame, and every frame before it, is out")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, w.Close())
+	next := make([]uint64, senders+1)
+	r := wire.NewReader(&sw.buf, 0)
+	for range senders * each {
+		f, err := r.ReadFrame()
+		require.NoError(t, err)
+		require.Equal(t, next[f.Kind], f.ID, "frames of one sender stay in order")
+		if f.ID%50 == 0 {
+			require.True(t, bytes.Equal(big, f.Raw), "a large payload arrives whole")
+		} else {
+			require.Equal(t, []byte{byte(f.ID)}, f.Raw)
+		}
+		next[f.Kind]++
+	}
+	_, err := r.ReadFrame()
+	assert.ErrorIs(t, err, io.EOF, "nothing more was written")
+	assert.Positive(t, sw.tried, "some frames went out on the callers' goroutines")
+}
+
+// TestWriterTryWriteError checks that a failed try is the Writer's sticky
+// error, as a failed write is.
+func TestWriterTryWriteError(t *testing.T) {
+	w := wire.NewWriter(failTry{})
+	require.ErrorContains(t, w.WriteFrame(&wire.Frame{Kind: 1}, false), "refused")
+	require.ErrorContains(t, w.WriteFrame(&wire.Frame{Kind: 1}, true), "refused")
+	require.ErrorContains(t, w.Close(), "refused")
+}
+
+type failTry struct{ failWriter }
+
+func (failTry) TryWrite([][]byte) (int, error) { return 0, errors.New("refused") }
