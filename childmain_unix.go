@@ -99,6 +99,7 @@ type childStream struct {
 	once sync.Once
 	f    atomic.Pointer[os.File]        // set by UsePoller
 	try  atomic.Pointer[wire.TryWriter] // writes through f; set by UsePoller
+	rd   atomic.Pointer[io.Reader]      // reads through f; set by UsePoller
 }
 
 // A childStream must move to the poller when its connection serves: a
@@ -118,8 +119,9 @@ func (s *childStream) UsePoller() {
 		_ = syscall.SetNonblock(s.fd, true)
 		f := os.NewFile(uintptr(s.fd), "mp-parent")
 		if rc, err := f.SyscallConn(); err == nil {
-			t := wire.NewRawTryWriter(rc)
+			t, r := wire.NewRawTryWriter(rc), wire.NewPollReader(rc)
 			s.try.Store(&t)
+			s.rd.Store(&r)
 		}
 		s.f.Store(f)
 	})
@@ -132,6 +134,9 @@ func (s *childStream) file() *os.File {
 }
 
 func (s *childStream) Read(b []byte) (int, error) {
+	if r := s.rd.Load(); r != nil {
+		return (*r).Read(b)
+	}
 	if f := s.f.Load(); f != nil {
 		return f.Read(b)
 	}

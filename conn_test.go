@@ -467,3 +467,46 @@ func TestChildStreamEOFBeforePoller(t *testing.T) {
 	require.ErrorIs(t, err, io.EOF)
 	require.NoError(t, s.Close())
 }
+
+// recordHook records the reply it is told of, and whether Done was
+// still open then.
+type recordHook struct {
+	got      wire.Message
+	openDone bool
+	calls    int
+}
+
+func (h *recordHook) OnReply(cl *wire.Call) {
+	h.calls++
+	h.got = cl.Reply
+	h.openDone = !isClosed(cl.Done)
+}
+
+// TestConnReplyHook checks that a call's hook hears its reply before Done
+// closes, and is not called when the connection ends first.
+func TestConnReplyHook(t *testing.T) {
+	hold := make(chan struct{})
+	_, b := connPair(t, func(a, _ *wire.Conn) {
+		a.Handle("echo", func(req *wire.Request) { req.Reply(req.Msg, nil) })
+		a.Handle("hold", wire.Concurrent(func(ctx context.Context, m wire.Message) (wire.Message, error) {
+			<-hold
+			return m, nil
+		}))
+	})
+	h := &recordHook{}
+	cl, err := b.StartHooked("echo", wire.Message{Raw: []byte("hi")}, h)
+	require.NoError(t, err)
+	<-cl.Done
+	assert.Equal(t, 1, h.calls)
+	assert.True(t, h.openDone, "the hook runs before Done closes")
+	assert.Equal(t, "hi", string(h.got.Raw))
+
+	lost := &recordHook{}
+	cl, err = b.StartHooked("hold", wire.Message{}, lost)
+	require.NoError(t, err)
+	b.Fail(errors.New("gone"))
+	close(hold)
+	<-cl.Done
+	require.ErrorIs(t, cl.Err, wire.ErrConnLost)
+	assert.Zero(t, lost.calls, "no hook when the connection ends before the reply")
+}

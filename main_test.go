@@ -9,5 +9,6 @@ import (
 
 func TestMain(m *testing.M) {
 	mp.Main()
+	serveFloor()
 	goleak.VerifyTestMain(m)
 }

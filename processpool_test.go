@@ -3,6 +3,7 @@
 package mp_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,56 @@ func init() {
 	mp.Register(blockUntilDone)
 	mp.Register(ignoreCtx)
 	mp.Register(dieOnce)
+	mp.Register(filled)
+}
+
+// filled returns n bytes, each the low byte of n.
+func filled(_ context.Context, n int) ([]byte, error) {
+	return bytes.Repeat([]byte{byte(n)}, n), nil
+}
+
+// TestProcessPoolRepliesOfEverySize checks results resolved as their
+// replies arrive (small ones) and by the worker (large ones), mixed in
+// one pipeline, and errors and panics among them: each result is its own
+// task's, in every order of arrival.
+func TestProcessPoolRepliesOfEverySize(t *testing.T) {
+	ctx := t.Context()
+	p := mp.NewProcessPool(2)
+	defer func() {
+		p.Close()
+		require.NoError(t, p.Join(ctx))
+	}()
+	sizes := []int{0, 1, 100, 16 << 10, 16<<10 + 1, 40 << 10, 3}
+	var rs []*mp.AsyncResult[[]byte]
+	for i := range 210 {
+		rs = append(rs, mp.ApplyAsync(ctx, p, filled, sizes[i%len(sizes)]))
+	}
+	fails := []*mp.AsyncResult[int]{mp.ApplyAsync(ctx, p, failOdd, 3), mp.ApplyAsync(ctx, p, failOdd, 13)}
+	for i, r := range rs {
+		v, err := r.Get(ctx)
+		require.NoError(t, err)
+		n := sizes[i%len(sizes)]
+		require.Len(t, v, n, "result %d", i)
+		if n > 0 {
+			require.Equal(t, byte(n), v[0])
+			require.Equal(t, byte(n), v[n-1])
+		}
+	}
+	_, err := fails[0].Get(ctx)
+	require.ErrorContains(t, err, "odd 3")
+	_, err = fails[1].Get(ctx)
+	var pe *mp.PanicError
+	require.ErrorAs(t, err, &pe)
+	for range 50 {
+		v, err := mp.Apply(ctx, p, filled, 7)
+		require.NoError(t, err)
+		require.Equal(t, bytes.Repeat([]byte{7}, 7), v)
+	}
+	// A task is counted just after its result is delivered.
+	eventually(t, "every task counted once", func() bool {
+		st := p.Stats()
+		return st.Completed == 260 && st.Failed == 2
+	})
 }
 
 // eventually polls cond until it holds or a deadline passes.

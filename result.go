@@ -275,6 +275,11 @@ func (j *encodedApply[A, R]) completeOn(c *wire.Conn, reply wire.Message, err er
 	return j.decode(c, reply.Raw, err)
 }
 
+// quickComplete marks the job's completion as quick (see quickCompleter):
+// it decodes one result and resolves its AsyncResult, whose callback runs
+// elsewhere.
+func (j *encodedApply[A, R]) quickComplete() {}
+
 // decode resolves the job from an encoded result that arrived on c.
 func (j *encodedApply[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
 	var v R

@@ -114,6 +114,15 @@ func (q *workerQueue) Ended(failed bool) {
 	}
 }
 
+// quickCompleter is implemented by a streamTask whose completeOn is quick
+// and never blocks, which may therefore run on the connection's reader
+// goroutine as the reply arrives (see earlyResult). Only the decoding of
+// the result runs user code there, under the codec's recover.
+type quickCompleter interface {
+	streamTask
+	quickComplete()
+}
+
 // streamTask is the form of a task that mp's process back-end sends: the
 // values of its request and reply may use the gob types already described
 // on the connection they cross (see gobstream.go).

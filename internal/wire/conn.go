@@ -181,7 +181,7 @@ func NewConn(nc Stream, maxFrame int, errs ErrorCodec) *Conn {
 		Stream:   nc,
 		maxFrame: maxFrame,
 		errs:     errs,
-		r:        NewReader(nc, maxFrame),
+		r:        NewReader(readerOf(nc), maxFrame),
 		w:        NewWriter(nc),
 		Ctx:      ctx,
 		cancel:   cancel,
@@ -293,6 +293,9 @@ func (c *Conn) Dispatch(f Frame) error {
 		} else {
 			cl.Err = c.errs.DecodeError(f.Header)
 		}
+		if cl.hook != nil {
+			cl.hook.OnReply(cl)
+		}
 		close(cl.Done)
 	case KindCancel:
 		c.mu.Lock()
@@ -382,6 +385,16 @@ type Call struct {
 	Done  chan struct{} // closed once reply or err is set
 	Reply Message
 	Err   error
+	hook  ReplyHook
+}
+
+// ReplyHook is told of a call's reply as it arrives, on the connection's
+// reader goroutine, before the call's Done is closed: it lets the reply
+// wake the goroutine that waits for it directly, rather than through the
+// goroutine that watches Done. It must not block. It is not called when
+// the connection ends before the reply.
+type ReplyHook interface {
+	OnReply(cl *Call)
 }
 
 // AppendService returns the header of a request for service: the
@@ -396,13 +409,18 @@ func AppendService(service string, header []byte) []byte {
 // Start sends a request and returns at once; wait collects the reply.
 // Requests are answered in any order, so many may be in flight.
 func (c *Conn) Start(service string, m Message) (*Call, error) {
+	return c.StartHooked(service, m, nil)
+}
+
+// StartHooked is Start with a hook told of the reply (see ReplyHook).
+func (c *Conn) StartHooked(service string, m Message, hook ReplyHook) (*Call, error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return nil, c.err
 	}
 	c.nextID++
-	cl := &Call{c: c, ID: c.nextID, Done: make(chan struct{})}
+	cl := &Call{c: c, ID: c.nextID, Done: make(chan struct{}), hook: hook}
 	c.calls[cl.ID] = cl
 	c.mu.Unlock()
 	f := Frame{Kind: KindRequest, ID: cl.ID, Header: AppendService(service, m.Header), Raw: m.Raw}
@@ -420,6 +438,9 @@ func (c *Conn) Start(service string, m Message) (*Call, error) {
 	}
 	return cl, nil
 }
+
+// Conn returns the connection the call was made on.
+func (cl *Call) Conn() *Conn { return cl.c }
 
 // Wait blocks until the reply arrives, the connection breaks, or ctx is
 // done. In the last case it tells the peer to cancel the request and

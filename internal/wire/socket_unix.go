@@ -35,7 +35,8 @@ func isSocket(rc syscall.RawConn) bool {
 }
 
 // rawTryWriter tries writes on a socket through its raw descriptor, which
-// the runtime's poller serialises with the stream's own writes. Its
+// the runtime's poller serialises with the stream's own writes; on Linux
+// with a raw system call, for the reason given at pollReader. Its
 // function is made once, as a closure per write would be allocated: the
 // Writer makes one TryWrite at a time.
 type rawTryWriter struct {
@@ -72,15 +73,7 @@ func (t *rawTryWriter) TryWrite(bufs [][]byte) (int, error) {
 // socket's buffer is full.
 func TrySend(fd int, bufs [][]byte) (int, error) {
 	for {
-		var n int
-		var err error
-		if len(bufs) == 1 {
-			// The common case, one buffer of small frames, needs no
-			// vector, whose building allocates.
-			n, err = unix.SendmsgN(fd, bufs[0], nil, nil, unix.MSG_DONTWAIT|sendNoSignal)
-		} else {
-			n, err = unix.SendmsgBuffers(fd, bufs, nil, nil, unix.MSG_DONTWAIT|sendNoSignal)
-		}
+		n, err := sendNoWait(fd, bufs)
 		switch err {
 		case nil:
 			return n, nil
@@ -91,4 +84,64 @@ func TrySend(fd int, bufs [][]byte) (int, error) {
 		}
 		return 0, err
 	}
+}
+
+// readerOf returns what a Reader on stream r should read from: for a
+// socket, reads through its raw descriptor (see pollReader); else r.
+func readerOf(r io.Reader) io.Reader {
+	if sc, ok := r.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil && isSocket(rc) {
+			return NewPollReader(rc)
+		}
+	}
+	return r
+}
+
+// pollReader reads a non-blocking socket with a read that cannot block,
+// waiting in the runtime's poller when nothing is there. On Linux that
+// read is a raw system call: unlike the runtime's own reads, it does not
+// tell the scheduler that a system call is under way, and so does not wake
+// the runtime's monitor thread, which on a round trip to a child process
+// is a wake-up and two thread switches more in each process. As for
+// rawTryWriter, its function is made once.
+type pollReader struct {
+	rc  syscall.RawConn
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+// NewPollReader returns a reader on the non-blocking socket behind rc.
+func NewPollReader(rc syscall.RawConn) io.Reader {
+	r := &pollReader{rc: rc}
+	r.fn = func(fd uintptr) bool {
+		for {
+			r.n, r.err = readNoWait(int(fd), r.p)
+			if r.err != unix.EINTR {
+				return r.err != unix.EAGAIN
+			}
+		}
+	}
+	return r
+}
+
+func (r *pollReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.p = p
+	rerr := r.rc.Read(r.fn)
+	n, err := r.n, r.err
+	r.p, r.n, r.err = nil, 0, nil
+	if rerr != nil {
+		return 0, rerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
 }

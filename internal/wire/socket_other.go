@@ -10,3 +10,7 @@ func tryWriterOf(w io.Writer) TryWriter {
 	t, _ := w.(TryWriter)
 	return t
 }
+
+// readerOf returns r: elsewhere than on Unix, a Reader reads the stream
+// itself.
+func readerOf(r io.Reader) io.Reader { return r }

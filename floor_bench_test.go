@@ -1,0 +1,139 @@
+//go:build unix
+
+package mp_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"github.com/mpgo/mp/internal/wire"
+)
+
+// floorEnv names the floor a re-exec'd test binary serves instead of
+// running tests: the raw wire between two Go processes, with none of mp.
+const floorEnv = "MP_TEST_FLOOR"
+
+// serveFloor runs the floor named by floorEnv on fd 3 and exits, when the
+// test binary was started as one.
+func serveFloor() {
+	switch os.Getenv(floorEnv) {
+	case "":
+		return
+	case "echo":
+		// Echo 32-byte messages until EOF: the far end of a ping-pong,
+		// in blocking system calls.
+		echo(os.NewFile(3, "floor"))
+	case "echo-poller":
+		// The same through the runtime's poller, as mp's connections
+		// read.
+		if err := syscall.SetNonblock(3, true); err != nil {
+			os.Exit(2)
+		}
+		echo(os.NewFile(3, "floor"))
+	case "conn":
+		// A connection of mp's wire that answers "echo" calls.
+		if err := syscall.SetNonblock(3, true); err != nil {
+			os.Exit(2)
+		}
+		c := wire.NewConn(os.NewFile(3, "floor"), 0, floorCodec{})
+		done := make(chan struct{})
+		c.OnBreak = func(error) { close(done) }
+		c.Handle("echo", func(req *wire.Request) { req.Reply(req.Msg, nil) })
+		c.Serve()
+		<-done
+		os.Exit(0)
+	}
+	os.Exit(2)
+}
+
+// echo sends back every 32 bytes read from f, until f ends, then exits.
+func echo(f *os.File) {
+	buf := make([]byte, 32)
+	for {
+		if _, err := io.ReadFull(f, buf); err != nil {
+			os.Exit(0)
+		}
+		if _, err := f.Write(buf); err != nil {
+			os.Exit(0)
+		}
+	}
+}
+
+// floorCodec carries errors as their messages, all a floor needs.
+type floorCodec struct{}
+
+func (floorCodec) EncodeError(err error) []byte { return []byte(err.Error()) }
+func (floorCodec) DecodeError(b []byte) error   { return errors.New(string(b)) }
+
+// startFloor starts this test binary as the floor child kind, joined to
+// the returned end of a socket pair. The child runs with GOMAXPROCS=1, as
+// a process pool's workers on a 2-core machine do.
+func startFloor(b *testing.B, kind string) *os.File {
+	b.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := syscall.SetNonblock(fds[0], true); err != nil {
+		b.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "floor"), os.NewFile(uintptr(fds[1]), "floor-child")
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), floorEnv+"="+kind, "GOMAXPROCS=1")
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	theirs.Close()
+	b.Cleanup(func() {
+		ours.Close()
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("floor child: %v", err)
+		}
+	})
+	return ours
+}
+
+// BenchmarkFloorPingPong is the latency floor of any call to a child
+// process: 32 bytes written to a Go child over a socket pair and echoed
+// back, one round trip at a time, the child in blocking system calls
+// ("blocking") or through the runtime's poller ("poller"). Compare
+// BenchmarkProcessPoolApply, which issue 16 holds to 1.5× "blocking".
+func BenchmarkFloorPingPong(b *testing.B) {
+	for _, kind := range []string{"echo", "echo-poller"} {
+		name := map[string]string{"echo": "blocking", "echo-poller": "poller"}[kind]
+		b.Run(name, func(b *testing.B) {
+			f := startFloor(b, kind)
+			buf := make([]byte, 32)
+			for b.Loop() {
+				if _, err := f.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(f, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFloorConn is the round trip of mp's connection alone: a small
+// call answered at once by a handler in a child process, with none of a
+// pool's scheduling. Between BenchmarkFloorPingPong and
+// BenchmarkProcessPoolApply, it tells the wire's share from the pool's.
+func BenchmarkFloorConn(b *testing.B) {
+	c := wire.NewConn(startFloor(b, "conn"), 0, floorCodec{})
+	c.Serve()
+	b.Cleanup(c.Close)
+	m := wire.Message{Raw: []byte("12345678")}
+	for b.Loop() {
+		if _, err := c.Call(b.Context(), "echo", m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
