@@ -13,6 +13,7 @@ import (
 // init, which no benchmark here uses or can stop.
 func TestMain(m *testing.M) {
 	mp.Main()
+	serveEcho()
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),

@@ -26,6 +26,14 @@ def pool_apply(n):
     return timed(body, POOL)
 
 
+def pool_apply_seq(n):
+    def body(p):
+        for i in range(n):
+            assert p.apply(square, (i,)) == i * i
+
+    return timed(body, POOL)
+
+
 def executor_submit(n):
     def body(ex):
         fs = [ex.submit(square, i) for i in range(n)]
@@ -48,6 +56,8 @@ def pool_map(chunksize):
 
 CASES = [
     Case("multiprocessing.Pool apply_async+get", "ProcPoolApply", "Pool.apply_async", 20_000, 500, pool_apply),
+    Case("multiprocessing.Pool.apply one call at a time", "ProcPoolApplySeq", "Pool.apply", 5_000, 200,
+         pool_apply_seq),
     Case("ProcessPoolExecutor submit+result", "ProcPoolApply", "ProcessPoolExecutor", 10_000, 300, executor_submit),
     Case("multiprocessing.Pool.map default chunking", "ProcPoolMap/auto", "Pool.map", 100_000, 10_000,
          pool_map(None)),

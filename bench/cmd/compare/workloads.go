@@ -98,6 +98,8 @@ var catalogue = []Workload{
 		Bars: []Bar{{MaxOverFloor, 1.5}}},
 	{Key: "ProcPoolApply", Title: "process pool ApplyAsync+Get", Unit: "task",
 		Bars: []Bar{{MaxNs, 3300}, {MinPythonOver, 10}}},
+	{Key: "ProcPoolApplySeq", Title: "process pool Apply, one call at a time", Unit: "task",
+		Bars: []Bar{{MaxOverFloor, 1.5}, {MinPythonOver, 4}}},
 	{Key: "ProcPoolMap/auto", Title: "process pool Map 100k, automatic chunks", Unit: "item",
 		Bars: []Bar{{MinPythonOver, 1}}},
 	{Key: "ProcPoolMap/chunk=1", Title: "process pool Map 100k, chunk size 1", Unit: "item",

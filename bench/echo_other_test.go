@@ -1,0 +1,6 @@
+//go:build !unix
+
+package bench
+
+// serveEcho does nothing where the echo floor does not build.
+func serveEcho() {}
