@@ -72,7 +72,7 @@ type Pool struct {
 	// counters holds the Stats counters, sharded by worker on cache lines
 	// of their own, so that counting costs the hot path little.
 	counters []counters
-	// shared reports whether several workers count in one shard.
+	// shared reports whether several goroutines count in one shard.
 	shared bool
 	// queues holds the queue each worker's back-end sees.
 	queues []workerQueue
@@ -91,10 +91,12 @@ type Pool struct {
 }
 
 // counters are the Stats counters of one shard of workers: worker i counts
-// in shard i % maxShards. A shard of one worker is written by that worker
-// alone, so its increment is a load and a store rather than a
-// read-modify-write. A fixed number of shards keeps them in cache however
-// many workers there are.
+// in shard i % maxShards. A shard of one goroutine worker is written by
+// that worker alone, so its increment is a load and a store rather than a
+// read-modify-write. The workers of a remote back-end are not alone (mp's
+// process back-end counts a task's end on its connection's reader, see
+// earlyResult), and their round trips dwarf an atomic add. A fixed number
+// of shards keeps them in cache however many workers there are.
 type counters struct {
 	started, completed, failed atomic.Int64
 	_                          [104]byte
@@ -142,7 +144,7 @@ func newPool(workers int, be backend.Backend, c config) *Pool {
 		counters: make([]counters, min(workers, maxShards)),
 		queues:   make([]workerQueue, workers),
 		wake:     make(chan struct{}, workers),
-		shared:   workers > maxShards,
+		shared:   workers > maxShards || be.Remote(),
 		live:     workers,
 		exited:   make(chan struct{}),
 	}

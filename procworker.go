@@ -28,7 +28,7 @@ type inflight struct {
 // beyond the wire. The worker, woken by the call's Done after, only keeps
 // its books.
 type earlyResult struct {
-	t        streamTask
+	t        quickCompleter
 	ctx      context.Context
 	q        backend.Queue
 	resolved bool // set before Done is closed, read by the worker after
@@ -47,7 +47,8 @@ func (e *earlyResult) OnReply(cl *wire.Call) {
 		// The child stopped the task because its context ended here.
 		err = context.Cause(e.ctx)
 	}
-	e.q.Ended(e.t.completeOn(cl.Conn(), cl.Reply, err))
+	e.q.Ended(e.t.decodeReply(cl.Conn(), cl.Reply, err))
+	e.t.resolveReply()
 	e.resolved = true
 }
 
@@ -73,6 +74,8 @@ type procWorker struct {
 
 	grace     *time.Timer
 	preempted bool
+	// spareEarly holds earlyResults the worker is done with, for reuse.
+	spareEarly []*earlyResult
 }
 
 // pipelineBudget is how much work, by the parent-observed run time of
@@ -284,29 +287,53 @@ func (w *procWorker) send(t streamTask) bool {
 		return true
 	}
 	var early *earlyResult
-	if _, ok := t.(quickCompleter); ok {
-		early = &earlyResult{t: t, ctx: ctx, q: w.q}
+	if qt, ok := t.(quickCompleter); ok {
+		early = w.newEarly(qt, ctx)
 	}
+	// The task counts as started before it is sent: its reply may be
+	// counted as soon as it is (see earlyResult).
+	w.q.Started()
 	cl, err := c.StartHooked(serviceRun, msg, hookOf(early))
 	if errors.Is(err, wire.ErrConnLost) {
 		// The child is gone; the task has not started.
+		w.q.Unstarted()
 		w.redo = append([]streamTask{t}, w.redo...)
 		return false
 	}
 	if err != nil {
+		w.q.Unstarted()
 		w.count(t, err)
 		return true
 	}
 	if cap(msg.Raw) > cap(w.buf) && cap(msg.Raw) <= 64<<10 {
 		w.buf = msg.Raw[:0]
 	}
-	w.q.Started()
 	w.pending = append(w.pending, inflight{t: t, cl: cl, ctx: ctx, sent: time.Now(), early: early})
 	w.tasks++
 	if m := w.b.cfg.maxTasks; m > 0 && w.tasks >= m {
 		w.retiring = true
 	}
 	return true
+}
+
+// newEarly returns an earlyResult for t, reusing one if it can.
+func (w *procWorker) newEarly(t quickCompleter, ctx context.Context) *earlyResult {
+	if n := len(w.spareEarly); n > 0 {
+		e := w.spareEarly[n-1]
+		w.spareEarly = w.spareEarly[:n-1]
+		*e = earlyResult{t: t, ctx: ctx, q: w.q}
+		return e
+	}
+	return &earlyResult{t: t, ctx: ctx, q: w.q}
+}
+
+// doneWith keeps h's earlyResult for reuse, once h's call has ended: the
+// reader goroutine no longer touches it then.
+func (w *procWorker) doneWith(h *inflight) {
+	if h.early != nil && isClosed(h.cl.Done) && len(w.spareEarly) < 256 {
+		*h.early = earlyResult{}
+		w.spareEarly = append(w.spareEarly, h.early)
+	}
 }
 
 // hookOf returns e as the reply hook of a call, or none for nil.
@@ -342,7 +369,9 @@ func (w *procWorker) complete() {
 	if d := now.Sub(start); d > 0 && int64(d) > int64(pipelineBudget)/int64(w.window) {
 		w.window = max(1, int(pipelineBudget/d))
 	}
-	if h.resolvedEarly() {
+	early := h.resolvedEarly()
+	w.doneWith(&h)
+	if early {
 		delete(w.attempts, h.t)
 		return
 	}
@@ -362,6 +391,12 @@ func (h *inflight) resolvedEarly() bool {
 
 func (w *procWorker) resolve(t streamTask, reply wire.Message, err error) {
 	delete(w.attempts, t)
+	if qt, ok := t.(quickCompleter); ok {
+		// Counted before its caller can see it, as in earlyResult.
+		w.q.Ended(qt.decodeReply(w.ch.conn, reply, err))
+		qt.resolveReply()
+		return
+	}
 	w.q.Ended(t.completeOn(w.ch.conn, reply, err))
 }
 

@@ -236,6 +236,10 @@ type encodedApply[A, R any] struct {
 	name   string
 	header []byte
 	raw    []byte
+	// val and verr hold a result decoded by decodeReply until
+	// resolveReply delivers it.
+	val  R
+	verr error
 }
 
 // encode prepares the job for a remote pool.
@@ -275,10 +279,24 @@ func (j *encodedApply[A, R]) completeOn(c *wire.Conn, reply wire.Message, err er
 	return j.decode(c, reply.Raw, err)
 }
 
-// quickComplete marks the job's completion as quick (see quickCompleter):
-// it decodes one result and resolves its AsyncResult, whose callback runs
+// decodeReply decodes the job's result, to be delivered by resolveReply,
+// and reports whether the job failed. Both are quick (see quickCompleter):
+// they decode one result and resolve its AsyncResult, whose callback runs
 // elsewhere.
-func (j *encodedApply[A, R]) quickComplete() {}
+func (j *encodedApply[A, R]) decodeReply(c *wire.Conn, reply wire.Message, err error) bool {
+	if err == nil {
+		j.val, err = codecFor[R]().as(roleResult).decodeOn(c, reply.Raw)
+	}
+	j.verr = err
+	return err != nil
+}
+
+func (j *encodedApply[A, R]) resolveReply() {
+	v, err := j.val, j.verr
+	var zero R
+	j.val, j.verr, j.raw = zero, nil, nil
+	j.finish(v, err)
+}
 
 // decode resolves the job from an encoded result that arrived on c.
 func (j *encodedApply[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {

@@ -114,13 +114,17 @@ func (q *workerQueue) Ended(failed bool) {
 	}
 }
 
-// quickCompleter is implemented by a streamTask whose completeOn is quick
+// quickCompleter is implemented by a streamTask whose completion is quick
 // and never blocks, which may therefore run on the connection's reader
 // goroutine as the reply arrives (see earlyResult). Only the decoding of
-// the result runs user code there, under the codec's recover.
+// the result runs user code there, under the codec's recover. Completion
+// comes in two steps, so that the pool counts the task as ended before its
+// caller can see the result: decodeReply, which reports whether the task
+// failed, then resolveReply.
 type quickCompleter interface {
 	streamTask
-	quickComplete()
+	decodeReply(c *wire.Conn, reply wire.Message, err error) (failed bool)
+	resolveReply()
 }
 
 // streamTask is the form of a task that mp's process back-end sends: the

@@ -204,8 +204,9 @@ type Writer struct {
 	written uint64    // last generation fully written
 	err     error     // first write error; sticky
 	closing bool
-	started bool // the writer goroutine was started
-	busy    bool // a write is under way, on the writer goroutine or a caller's
+	started bool     // the writer goroutine was started
+	busy    bool     // a write is under way, on the writer goroutine or a caller's
+	scratch [][]byte // the segments of the write under way, reused
 	kick    chan struct{}
 	done    chan struct{}
 }
@@ -286,11 +287,17 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 // take removes the queued data, to be written as one generation, and
 // marks a write under way.
 func (w *Writer) take() (segs [][]byte, gen uint64) {
-	segs = w.segs
+	// One write is under way at a time, and nothing keeps its segments
+	// once it is finished, so they can be gathered in the same slice each
+	// time: a write per frame, as on an idle connection, allocates
+	// nothing.
+	segs = append(w.scratch[:0], w.segs...)
 	if w.tail != nil {
 		segs = append(segs, w.tail)
 	}
-	w.segs, w.tail, w.size = nil, nil, 0
+	w.scratch = segs
+	clear(w.segs)
+	w.segs, w.tail, w.size = w.segs[:0], nil, 0
 	gen = w.queued
 	w.queued++
 	w.busy = true
@@ -306,6 +313,8 @@ func (w *Writer) finish(segs [][]byte, gen uint64, err error) {
 			w.spare = append(w.spare, s[:0])
 		}
 	}
+	// The payloads of callers are theirs again: let go of them.
+	clear(w.scratch)
 	if err != nil && w.err == nil {
 		w.err = err
 	}
