@@ -45,6 +45,9 @@ var (
 	binMarshalerType  = reflect.TypeFor[encoding.BinaryMarshaler]()
 	gobDecoderType    = reflect.TypeFor[gob.GobDecoder]()
 	binUnmarshalerTyp = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+	// marshalerTypes are the interfaces through which a type marshals
+	// itself for gob.
+	marshalerTypes = []reflect.Type{gobEncoderType, binMarshalerType, gobDecoderType, binUnmarshalerTyp}
 )
 
 // kindOf picks the codec for t. A type with its own gob or binary
@@ -53,7 +56,7 @@ func kindOf(t reflect.Type) codecKind {
 	if t.Kind() == reflect.Interface {
 		return codecGob
 	}
-	for _, m := range []reflect.Type{gobEncoderType, binMarshalerType, gobDecoderType, binUnmarshalerTyp} {
+	for _, m := range marshalerTypes {
 		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
 			return codecGob
 		}

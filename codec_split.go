@@ -34,10 +34,6 @@ const gobSplit = wire.GobStreamed + 1
 // the shallow copy of the value that splitting takes.
 const splitMin = 32 << 10
 
-var (
-	marshalerTypes = []reflect.Type{gobEncoderType, binMarshalerType, gobDecoderType, binUnmarshalerTyp}
-)
-
 // splitFields returns the indices of the fields of t, a struct type that
 // gob encodes field by field, that can travel beside its gob: exported,
 // not embedded, plain byte slices without marshalling methods of their
