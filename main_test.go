@@ -2,6 +2,7 @@ package mp_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"testing"
 
@@ -21,19 +22,28 @@ func TestMain(m *testing.M) {
 // the tests.
 const sinkEnv = "MP_TEST_SINK"
 
-// runSink reads stdin into one reused 1 MiB buffer until end of file and
-// prints the number of bytes read: the child of the floor of
-// BenchmarkXQueueLarge, a reader that costs nothing but the copy out of
-// the socket.
+// runSink reads stdin in 1 MiB pieces until end of file and prints the
+// number of bytes read: the child of the floors of BenchmarkXQueueLarge.
+// With sinkEnv=fresh every piece is read in full into a slice of its own,
+// as a receiver that hands each item to its program must; otherwise into
+// one reused buffer, which costs nothing but the copy out of the socket.
 func runSink() int {
+	fresh := os.Getenv(sinkEnv) == "fresh"
 	buf := make([]byte, 1<<20)
 	total := 0
 	for {
-		n, err := os.Stdin.Read(buf)
+		if fresh {
+			buf = make([]byte, 1<<20)
+		}
+		n, err := io.ReadFull(os.Stdin, buf)
 		total += n
 		if err != nil {
 			fmt.Println(total)
 			return 0
 		}
+		sinkSlice = buf
 	}
 }
+
+// sinkSlice keeps the compiler from proving runSink's slices dead.
+var sinkSlice []byte

@@ -60,10 +60,12 @@ var (
 // BenchmarkXQueueLarge is the shape above for []byte, string and struct
 // items, beside its floor: the same bytes written in 1 MiB writes of one
 // buffer into a socketpair whose other end a child process (this test
-// binary, re-executed) reads into one reused 1 MiB buffer. Each reports
-// MB/s, so one run gives the ratios.
+// binary, re-executed) reads into one reused 1 MiB buffer. floor-fresh
+// reads every MiB into a new slice instead, as a receiver whose program
+// owns each item must. Each reports MB/s, so one run gives the ratios.
 func BenchmarkXQueueLarge(b *testing.B) {
-	b.Run("floor", benchLargeFloor)
+	b.Run("floor", func(b *testing.B) { benchLargeFloor(b, "reuse") })
+	b.Run("floor-fresh", func(b *testing.B) { benchLargeFloor(b, "fresh") })
 	payload := make([]byte, largeSize)
 	for i := range payload {
 		payload[i] = byte(i)
@@ -111,9 +113,9 @@ func benchLarge[T any](b *testing.B, drain mp.Func[*mp.JoinableQueue[T], int], i
 
 // benchLargeFloor writes the shape's bytes in 1 MiB writes of one buffer
 // into a socketpair whose other end is a child process's stdin; the child
-// (runSink) reads it into one reused buffer until end of file and prints
-// the count.
-func benchLargeFloor(b *testing.B) {
+// (runSink) reads it until end of file, into one reused buffer or, with
+// mode "fresh", into a new slice per MiB, and prints the count.
+func benchLargeFloor(b *testing.B, mode string) {
 	payload := make([]byte, largeSize)
 	b.SetBytes(largeItems * largeSize)
 	for b.Loop() {
@@ -125,7 +127,7 @@ func benchLargeFloor(b *testing.B) {
 		syscall.CloseOnExec(fds[1])
 		w, r := os.NewFile(uintptr(fds[0]), "w"), os.NewFile(uintptr(fds[1]), "r")
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), sinkEnv+"=1")
+		cmd.Env = append(os.Environ(), sinkEnv+"="+mode)
 		cmd.Stdin = r
 		var out strings.Builder
 		cmd.Stdout = &out
