@@ -164,10 +164,17 @@ func (c codec[T]) encodedSize(v T) (int, error) {
 	case codecBytes, codecString:
 		return reflect.ValueOf(v).Len(), nil
 	case codecGob:
+		return c.gobSize(v)
 	default:
 		// The fixed encodings of numbers cannot fail and are small.
 		return 0, nil
 	}
+}
+
+// gobSize is encodedSize for a gob value. It is a function of its own
+// because it takes v's address, which moves v to the heap: the other
+// kinds must not pay for that.
+func (c codec[T]) gobSize(v T) (int, error) {
 	if c.typ.Kind() == reflect.Interface {
 		b, err := c.gobValue(nil, reflect.ValueOf(&v).Elem())
 		return len(b), err

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -260,6 +261,7 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 		w.tail, w.spare = w.spare[len(w.spare)-1][:0], w.spare[:len(w.spare)-1]
 	}
 	if f.rawLen() >= largeRaw {
+		w.segs = slices.Grow(w.segs, 2+len(f.More))
 		w.tail = appendHead(w.tail, f)
 		w.queueLarge(f.Raw)
 		for _, m := range f.More {
