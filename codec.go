@@ -11,7 +11,9 @@ import (
 	"math"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/mpgo/mp/internal/wire"
 )
@@ -43,6 +45,9 @@ var (
 	binMarshalerType  = reflect.TypeFor[encoding.BinaryMarshaler]()
 	gobDecoderType    = reflect.TypeFor[gob.GobDecoder]()
 	binUnmarshalerTyp = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+	// marshalerTypes are the interfaces through which a type marshals
+	// itself for gob.
+	marshalerTypes = []reflect.Type{gobEncoderType, binMarshalerType, gobDecoderType, binUnmarshalerTyp}
 )
 
 // kindOf picks the codec for t. A type with its own gob or binary
@@ -51,7 +56,7 @@ func kindOf(t reflect.Type) codecKind {
 	if t.Kind() == reflect.Interface {
 		return codecGob
 	}
-	for _, m := range []reflect.Type{gobEncoderType, binMarshalerType, gobDecoderType, binUnmarshalerTyp} {
+	for _, m := range marshalerTypes {
 		if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
 			return codecGob
 		}
@@ -83,6 +88,9 @@ func kindOf(t reflect.Type) codecKind {
 type codec[T any] struct {
 	kind codecKind
 	typ  reflect.Type
+	// split lists the fields of a struct type that large values send
+	// beside their gob encoding (see codec_split.go).
+	split []int
 	// role says what the values are ("the result"), for the error of a
 	// panic in their marshalling methods; empty for any value.
 	role string
@@ -123,16 +131,26 @@ func recoverHook(err *error, op string, typ reflect.Type, role string) {
 func codecFor[T any]() codec[T] {
 	t := reflect.TypeFor[T]()
 	if k, ok := codecKinds.Load(t); ok {
-		return codec[T]{kind: k.(codecKind), typ: t}
+		ci := k.(*codecInfo)
+		return codec[T]{kind: ci.kind, typ: t, split: ci.split}
 	}
-	k := kindOf(t)
-	codecKinds.Store(t, k)
-	return codec[T]{kind: k, typ: t}
+	ci := &codecInfo{kind: kindOf(t)}
+	if ci.kind == codecGob {
+		ci.split = splitFields(t)
+	}
+	codecKinds.Store(t, ci)
+	return codec[T]{kind: ci.kind, typ: t, split: ci.split}
 }
 
-// codecKinds caches kindOf, whose method-set checks would otherwise cost
-// every task of a process pool a few hundred nanoseconds.
-var codecKinds sync.Map // reflect.Type → codecKind
+// codecInfo is what codecFor learns of a type once.
+type codecInfo struct {
+	kind  codecKind
+	split []int
+}
+
+// codecKinds caches kindOf and splitFields, whose method-set checks would
+// otherwise cost every task of a process pool a few hundred nanoseconds.
+var codecKinds sync.Map // reflect.Type → *codecInfo
 
 // encode returns the wire form of v for any receiver. For a byte slice it
 // returns the slice itself, without a copy.
@@ -142,16 +160,38 @@ func (c codec[T]) encode(v T) ([]byte, error) { return c.encodeOn(nil, v) }
 // be sent on cn. Gob values of most types then carry no type description
 // (see gobstream.go). cn may be nil.
 func (c codec[T]) encodeOn(cn *wire.Conn, v T) ([]byte, error) {
+	b, more, err := c.encodeParts(cn, v)
+	if err != nil || len(more) == 0 {
+		return b, err
+	}
+	return slices.Concat(append([][]byte{b}, more...)...), nil
+}
+
+// encodeParts is encodeOn for a sender that can send the wire form in
+// pieces, b followed by more (see wire.Message.More): the large fields of
+// a struct are then sent from the value's own memory.
+func (c codec[T]) encodeParts(cn *wire.Conn, v T) (b []byte, more [][]byte, err error) {
 	switch c.kind {
 	case codecEmpty:
-		return nil, nil
+		return nil, nil, nil
 	case codecGob:
 		return c.encodeGob(cn, v)
 	}
+	b, err = c.encodeFixed(v)
+	return b, nil, err
+}
+
+// encodeFixed is encodeOn for the kinds that do not go through gob.
+func (c codec[T]) encodeFixed(v T) ([]byte, error) {
 	rv := reflect.ValueOf(v)
 	switch c.kind {
 	case codecBytes:
 		return rv.Bytes(), nil
+	case codecString:
+		// The string's own bytes, uncopied: whoever sends them only reads
+		// them, as it does a []byte value's.
+		s := rv.String()
+		return unsafe.Slice(unsafe.StringData(s), len(s)), nil
 	case codecBool:
 		if rv.Bool() {
 			return []byte{1}, nil
@@ -161,23 +201,43 @@ func (c codec[T]) encodeOn(cn *wire.Conn, v T) ([]byte, error) {
 		return binary.AppendVarint(nil, rv.Int()), nil
 	case codecUint:
 		return binary.AppendUvarint(nil, rv.Uint()), nil
-	case codecFloat:
+	default: // codecFloat
 		return binary.BigEndian.AppendUint64(nil, math.Float64bits(rv.Float())), nil
-	default: // codecString
-		return []byte(rv.String()), nil
 	}
 }
 
 // encodeGob is encodeOn for a gob value: the only kind whose encoding
 // runs methods of the user's.
-func (c codec[T]) encodeGob(cn *wire.Conn, v T) (_ []byte, err error) {
+func (c codec[T]) encodeGob(cn *wire.Conn, v T) (b []byte, more [][]byte, err error) {
 	defer recoverHook(&err, "encoding", c.typ, c.role)
+	if c.split != nil {
+		if rest, fields := c.splitOff(v); rest.IsValid() {
+			inner, err := c.gobValue(cn, rest)
+			if err != nil {
+				return nil, nil, err
+			}
+			return splitHead(inner, c.split, fields), fields, nil
+		}
+	}
+	if c.typ.Kind() == reflect.Interface {
+		// gob sends an interface value only through a pointer to it;
+		// the concrete type must be gob.Register'ed.
+		b, err = c.gobValue(nil, reflect.ValueOf(&v).Elem())
+	} else {
+		b, err = c.gobValue(cn, reflect.ValueOf(v))
+	}
+	return b, nil, err
+}
+
+// gobValue encodes rv, whose type is c's, through gob: value only for the
+// peer of cn when the type streams, a fresh stream otherwise.
+func (c codec[T]) gobValue(cn *wire.Conn, rv reflect.Value) ([]byte, error) {
 	if cn != nil && c.typ.Kind() != reflect.Interface {
 		if gt := wire.StreamType(c.typ); gt != nil {
 			if err := cn.DefineGob(gt); err != nil {
 				return nil, err
 			}
-			b, err := gt.Encode(reflect.ValueOf(v))
+			b, err := gt.Encode(rv)
 			if err != nil {
 				return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
 			}
@@ -185,15 +245,7 @@ func (c codec[T]) encodeGob(cn *wire.Conn, v T) (_ []byte, err error) {
 		}
 	}
 	buf := bytes.NewBuffer([]byte{wire.GobFresh})
-	enc := gob.NewEncoder(buf)
-	if c.typ.Kind() == reflect.Interface {
-		// gob sends an interface value only through a pointer to it;
-		// the concrete type must be gob.Register'ed.
-		err = enc.EncodeValue(reflect.ValueOf(&v).Elem())
-	} else {
-		err = enc.Encode(v)
-	}
-	if err != nil {
+	if err := gob.NewEncoder(buf).EncodeValue(rv); err != nil {
 		return nil, fmt.Errorf("mp: cannot encode %v: %w", c.typ, err)
 	}
 	return buf.Bytes(), nil
@@ -214,13 +266,21 @@ func (c codec[T]) decodeOn(cn *wire.Conn, b []byte) (T, error) {
 	switch c.kind {
 	case codecEmpty:
 	case codecGob:
-		if len(b) == 0 || (b[0] != wire.GobFresh && (b[0] != wire.GobStreamed || cn == nil)) {
+		inner, fields := b, splitParts{}
+		if len(b) > 0 && b[0] == gobSplit && c.split != nil {
+			var ok bool
+			if inner, fields, ok = c.cutSplit(b); !ok {
+				return bad()
+			}
+		}
+		if len(inner) == 0 || (inner[0] != wire.GobFresh && (inner[0] != wire.GobStreamed || cn == nil)) {
 			return bad()
 		}
-		if err := c.decodeGob(cn, b, rv); err != nil {
+		if err := c.decodeGob(cn, inner, rv); err != nil {
 			var zero T
 			return zero, err
 		}
+		fields.set(rv)
 	case codecBytes:
 		// As with gob, an empty slice arrives as nil.
 		if len(b) > 0 {
@@ -249,7 +309,13 @@ func (c codec[T]) decodeOn(cn *wire.Conn, b []byte) (T, error) {
 		}
 		rv.SetFloat(math.Float64frombits(binary.BigEndian.Uint64(b)))
 	case codecString:
-		rv.SetString(string(b))
+		if len(b) >= largeItem {
+			// A large string keeps the bytes it arrived in, which nothing
+			// else holds: decoding it costs no copy.
+			rv.SetString(unsafe.String(&b[0], len(b)))
+		} else {
+			rv.SetString(string(b))
+		}
 	}
 	return v, nil
 }

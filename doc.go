@@ -75,8 +75,11 @@
 // dead process: items a child held when it died are delivered again to
 // other consumers (at-least-once, three deliveries each), and past that
 // Join returns an error wrapping [ErrLost]. An item that cannot be encoded
-// fails in the Put that tried it. A received []byte of 32 KiB to 4 MiB
-// reuses the memory of earlier ones the program dropped, through a
+// fails in the Put that tried it. Large []byte and string items, and the
+// []byte fields of a struct item that hold 32 KiB or more in all, travel
+// beside the encoding and are received in place, without a copy; such
+// fields of one item share one allocation. A received []byte of 32 KiB to
+// 4 MiB reuses the memory of earlier ones the program dropped, through a
 // finalizer on its first byte, which runtime.SetFinalizer must therefore
 // not be given. [Pipe] is the analogue of
 // multiprocessing.Pipe, on the same machinery.

@@ -118,7 +118,8 @@ func decodeRoundTrip[T any](t *testing.T, b []byte) {
 // FuzzDecodeResult feeds arbitrary bytes to the decoders of a task's
 // result, one for each encoding kind.
 func FuzzDecodeResult(f *testing.F) {
-	for _, v := range []any{42, "s", []byte("raw"), 1.5, true, uint(7), fuzzItem{N: 1, S: "x", Next: &fuzzItem{}}} {
+	for _, v := range []any{42, "s", []byte("raw"), 1.5, true, uint(7), fuzzItem{N: 1, S: "x", Next: &fuzzItem{}},
+		fuzzItem{N: 2, B: make([]byte, splitMin)}} { // the last one's B travels beside its gob
 		var b []byte
 		var err error
 		switch v := v.(type) {

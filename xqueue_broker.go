@@ -358,19 +358,20 @@ func (h *holder[T]) fill(first heldItem[T], f *itemFrame) []heldItem[T] {
 	batch := []heldItem[T]{first}
 	f.reset()
 	for {
-		b, err := h.x.codec.encodeOn(h.b.cn, batch[len(batch)-1].v)
+		b, more, err := h.x.codec.encodeParts(h.b.cn, batch[len(batch)-1].v)
+		size := 0
 		if err != nil {
 			// Checked at Put, so this is rare: the item is lost, and
 			// counted so that Join reports it.
 			batch = batch[:len(batch)-1]
 			h.x.requeue([]heldItem[T]{{n: deliveryLimit}}, 0, true)
 		} else {
-			f.add(b)
+			size = f.add(b, more)
 		}
 		h.mu.Lock()
 		room := h.credit - len(batch)
 		h.mu.Unlock()
-		if room <= 0 || f.size() >= maxBatch || len(b) >= largeItem {
+		if room <= 0 || f.size() >= maxBatch || size >= largeItem {
 			return batch
 		}
 		v, n, err := h.x.take(context.Background(), false)
@@ -390,47 +391,72 @@ func (h *holder[T]) send(batch []heldItem[T], f *itemFrame) error {
 	h.credit -= len(batch)
 	h.held = append(h.held, batch...)
 	h.mu.Unlock()
-	err := h.b.cn.Notify(serviceQueueChild, wire.Message{Header: f.header(h.x.id), Raw: f.payload()})
+	raw, more := f.payload()
+	err := h.b.cn.Notify(serviceQueueChild, wire.Message{Header: f.header(h.x.id), Raw: raw, More: more})
 	h.sending.Unlock()
 	return err
 }
 
 // itemFrame is the body of one xopItems notification: the items' lengths,
 // for the header, and their bytes. A batch of one item is sent from its
-// encoding, uncopied; from the second item on, they are copied into raw,
-// whose memory is kept for the next batch.
+// encoding, uncopied, in the pieces the codec gave; from the second item
+// on, they are copied into raw, whose memory is kept for the next batch.
 type itemFrame struct {
 	lens   []uint64
 	raw    []byte
-	single []byte // the first item's encoding
+	single [][]byte // the first item's encoding, in pieces
 }
 
-func (f *itemFrame) reset() { f.lens, f.raw, f.single = f.lens[:0], f.raw[:0], nil }
+func (f *itemFrame) reset() {
+	// The pieces of the last batch's item are the program's memory: let
+	// them go.
+	clear(f.single)
+	f.lens, f.raw, f.single = f.lens[:0], f.raw[:0], f.single[:0]
+}
 
-func (f *itemFrame) add(b []byte) {
-	f.lens = append(f.lens, uint64(len(b)))
+// add adds an item encoded as b followed by more, and returns its size.
+func (f *itemFrame) add(b []byte, more [][]byte) int {
+	size := len(b)
+	for _, m := range more {
+		size += len(m)
+	}
+	f.lens = append(f.lens, uint64(size))
 	switch len(f.lens) {
 	case 1:
-		f.single = b
-		return
+		f.single = append(append(f.single, b), more...)
+		return size
 	case 2:
-		f.raw = append(f.raw, f.single...)
+		for _, p := range f.single {
+			f.raw = append(f.raw, p...)
+		}
+		clear(f.single)
+		f.single = f.single[:0]
 	}
 	f.raw = append(f.raw, b...)
+	for _, m := range more {
+		f.raw = append(f.raw, m...)
+	}
+	return size
 }
 
 // size is what decides when a batch is big enough.
-func (f *itemFrame) size() int { return len(f.raw) + len(f.single) }
+func (f *itemFrame) size() int {
+	if len(f.lens) == 1 {
+		return int(f.lens[0])
+	}
+	return len(f.raw)
+}
 
 func (f *itemFrame) header(id uint64) []byte {
 	return xheader(xopItems, id, append([]uint64{uint64(len(f.lens))}, f.lens...)...)
 }
 
-func (f *itemFrame) payload() []byte {
+// payload returns the frame's raw bytes, in pieces.
+func (f *itemFrame) payload() ([]byte, [][]byte) {
 	if len(f.lens) == 1 {
-		return f.single
+		return f.single[0], f.single[1:]
 	}
-	return f.raw
+	return f.raw, nil
 }
 
 // trim lets a raw buffer grown by an unusually large batch be collected.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -93,26 +92,9 @@ func (x *xstate[T]) checkEncodable(v T) (err error) {
 	// The item's own marshalling methods run here, in the caller of Put:
 	// their panic fails that Put, as any other encoding error does.
 	defer recoverHook(&err, "encoding", x.codec.typ, "the item")
-	var size int
-	switch x.codec.kind {
-	case codecBytes, codecString:
-		size = reflect.ValueOf(v).Len()
-	case codecGob:
-		var b []byte
-		if gt := wire.StreamType(x.codec.typ); gt != nil && x.codec.typ.Kind() != reflect.Interface {
-			if b, err = gt.Encode(reflect.ValueOf(v)); err != nil {
-				err = fmt.Errorf("mp: cannot encode %v: %w", x.codec.typ, err)
-			}
-		} else {
-			b, err = x.codec.encode(v)
-		}
-		if err != nil {
-			return err
-		}
-		size = len(b)
-	default:
-		// The fixed encodings of numbers cannot fail and are small.
-		return nil
+	size, err := x.codec.encodedSize(v)
+	if err != nil {
+		return err
 	}
 	if limit := wire.DefaultMaxFrame - 1024; size > limit {
 		return wire.FrameTooLarge(size, limit)

@@ -380,7 +380,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 	if closed {
 		return ErrClosed
 	}
-	b, err := p.codec.encodeOn(p.cn, v)
+	b, more, err := p.codec.encodeParts(p.cn, v)
 	if err != nil {
 		return err
 	}
@@ -389,7 +389,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 		flags |= putBlock
 	}
 	if p.bounded || !checked {
-		_, err := p.cn.Call(ctx, serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags), Raw: b})
+		_, err := p.cn.Call(ctx, serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags), Raw: b, More: more})
 		p.mu.Lock()
 		// A Put whose ctx ended may have had no answer: it proves nothing.
 		p.putChecked = p.putChecked || ctx.Err() == nil
@@ -400,7 +400,7 @@ func (p *xproxy[T]) put(ctx context.Context, v T, block bool) error {
 		return err
 	}
 	// Unbounded: the owner never makes this Put wait, so it streams.
-	cl, err := p.cn.Start(serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags|putStreamed), Raw: b})
+	cl, err := p.cn.Start(serviceQueue, wire.Message{Header: xheader(xopPut, p.id, flags|putStreamed), Raw: b, More: more})
 	if err != nil {
 		return err
 	}

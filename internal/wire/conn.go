@@ -25,6 +25,9 @@ const (
 // Message is a service's payload: a small header and the raw bytes.
 type Message struct {
 	Header, Raw []byte
+	// More holds raw bytes sent after Raw without being joined to it
+	// (see Frame.More); received messages have them in Raw.
+	More [][]byte
 }
 
 // Handler serves one incoming request or notification. It is called on
@@ -423,7 +426,7 @@ func (c *Conn) StartHooked(service string, m Message, hook ReplyHook) (*Call, er
 	cl := &Call{c: c, ID: c.nextID, Done: make(chan struct{}), hook: hook}
 	c.calls[cl.ID] = cl
 	c.mu.Unlock()
-	f := Frame{Kind: KindRequest, ID: cl.ID, Header: AppendService(service, m.Header), Raw: m.Raw}
+	f := Frame{Kind: KindRequest, ID: cl.ID, Header: AppendService(service, m.Header), Raw: m.Raw, More: m.More}
 	if f.Size() > c.maxFrame {
 		c.mu.Lock()
 		delete(c.calls, cl.ID)
@@ -485,6 +488,6 @@ func (c *Conn) Call(ctx context.Context, service string, m Message) (Message, er
 
 // Notify sends a one-way message; the handler's reply is dropped.
 func (c *Conn) Notify(service string, m Message) error {
-	f := Frame{Kind: KindNotify, Header: AppendService(service, m.Header), Raw: m.Raw}
+	f := Frame{Kind: KindNotify, Header: AppendService(service, m.Header), Raw: m.Raw, More: m.More}
 	return c.w.WriteFrame(&f, false)
 }

@@ -121,18 +121,33 @@ func (gt *GobType) Encode(v reflect.Value) ([]byte, error) {
 		}
 		e.buf.Reset()
 	}
-	out := binary.AppendUvarint([]byte{GobStreamed}, gt.id)
+	// The marker and type number go first in the encoder's own buffer, so
+	// that a large value can be handed over without a copy.
+	var pre [1 + binary.MaxVarintLen64]byte
+	pre[0] = GobStreamed
+	e.buf.Write(binary.AppendUvarint(pre[:1], gt.id))
 	if err := e.enc.EncodeValue(v); err != nil {
 		// The encoder's state is unknown after an error; drop it.
 		return nil, err
 	}
-	out = append(out, e.buf.Bytes()...)
-	e.buf.Reset()
+	var out []byte
+	if e.buf.Len() >= handOver {
+		out = e.buf.Bytes()
+		e.buf = bytes.Buffer{}
+	} else {
+		out = bytes.Clone(e.buf.Bytes())
+		e.buf.Reset()
+	}
 	gt.mu.Lock()
 	gt.free = append(gt.free, e)
 	gt.mu.Unlock()
 	return out, nil
 }
+
+// handOver is the size of encoding from which Encode gives the caller the
+// encoder's buffer rather than a copy of it: the copy would cost more than
+// the allocation the next value then makes.
+const handOver = 64 << 10
 
 func baseType(t reflect.Type) reflect.Type {
 	for t.Kind() == reflect.Pointer {

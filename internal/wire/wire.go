@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -30,6 +31,10 @@ type Frame struct {
 	ID     uint64
 	Header []byte
 	Raw    []byte
+	// More holds raw bytes that follow Raw on the wire, so that a payload
+	// in several pieces is sent without joining them first; the reader
+	// receives them as part of Raw.
+	More [][]byte
 }
 
 const (
@@ -57,16 +62,29 @@ var ErrTooLarge = errors.New("wire: frame too large")
 var ErrMalformed = errors.New("wire: malformed frame")
 
 // Size returns the number of bytes f takes on the wire.
-func (f *Frame) Size() int { return prefixLen + fixedLen + len(f.Header) + len(f.Raw) }
+func (f *Frame) Size() int { return prefixLen + fixedLen + len(f.Header) + f.rawLen() }
+
+// rawLen is the length of f's raw bytes, More included.
+func (f *Frame) rawLen() int {
+	n := len(f.Raw)
+	for _, m := range f.More {
+		n += len(m)
+	}
+	return n
+}
 
 // AppendFrame appends the encoding of f to b.
 func AppendFrame(b []byte, f *Frame) []byte {
-	return append(appendHead(b, f), f.Raw...)
+	b = append(appendHead(b, f), f.Raw...)
+	for _, m := range f.More {
+		b = append(b, m...)
+	}
+	return b
 }
 
 // appendHead appends the encoding of f up to its raw bytes.
 func appendHead(b []byte, f *Frame) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(fixedLen+len(f.Header)+len(f.Raw)))
+	b = binary.BigEndian.AppendUint32(b, uint32(fixedLen+len(f.Header)+f.rawLen()))
 	b = append(b, byte(f.Kind))
 	b = binary.BigEndian.AppendUint64(b, f.ID)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(f.Header)))
@@ -258,10 +276,13 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 	if w.tail == nil && len(w.spare) > 0 {
 		w.tail, w.spare = w.spare[len(w.spare)-1][:0], w.spare[:len(w.spare)-1]
 	}
-	if len(f.Raw) >= largeRaw {
+	if f.rawLen() >= largeRaw {
+		w.segs = slices.Grow(w.segs, 2+len(f.More))
 		w.tail = appendHead(w.tail, f)
-		w.segs = append(w.segs, w.tail, f.Raw)
-		w.tail = nil
+		w.queueLarge(f.Raw)
+		for _, m := range f.More {
+			w.queueLarge(m)
+		}
 		flush = true
 	} else {
 		w.tail = AppendFrame(w.tail, f)
@@ -383,6 +404,21 @@ func (w *Writer) wakeLoop() {
 	case w.kick <- struct{}{}:
 	default:
 	}
+}
+
+// queueLarge queues b, a piece of a large payload, after the frame's
+// head: a large piece is written from the caller's slice, a small one is
+// copied into our buffer.
+func (w *Writer) queueLarge(b []byte) {
+	if len(b) < largeRaw {
+		w.tail = append(w.tail, b...)
+		return
+	}
+	if len(w.tail) > 0 {
+		w.segs = append(w.segs, w.tail)
+	}
+	w.segs = append(w.segs, b)
+	w.tail = nil
 }
 
 func (w *Writer) loop() {
