@@ -105,7 +105,7 @@ func mapSeq[A, R any](ctx context.Context, p *Pool, f Func[A, R], items iter.Seq
 				yield(zero, err)
 				return
 			}
-			s.name, s.header = e.name, []byte(e.name)
+			s.name, s.header = e.name, e.header
 		}
 		slots := make([]seqSlot[A, R], window)
 		ready := make([]bool, window)

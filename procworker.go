@@ -352,7 +352,13 @@ func (w *procWorker) complete() {
 		return
 	}
 	w.pending[0] = inflight{}
-	w.pending = w.pending[1:]
+	if len(w.pending) == 1 {
+		// Start again at the front of the array, which sequential calls,
+		// one in flight at a time, then never outgrow.
+		w.pending = w.pending[:0]
+	} else {
+		w.pending = w.pending[1:]
+	}
 	if h.cancelled {
 		w.grace.Stop()
 	}

@@ -55,6 +55,7 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 	argCodec, resCodec := codecFor[A]().as(roleArg+" of "+name), codecFor[R]().as(roleResult+" of "+name)
 	e := &entry{
 		name:     key,
+		header:   []byte(key),
 		fv:       funcValue(f),
 		runBatch: batchRunner(f, name),
 		run: func(ctx context.Context, c *wire.Conn, arg []byte) ([]byte, error) {
@@ -93,6 +94,9 @@ func Register[A, R any](f Func[A, R]) Func[A, R] {
 type entry struct {
 	name string         // qualified name and type: the key a child looks up
 	fv   unsafe.Pointer // the func value, to tell closures of one literal apart
+	// header is name as the header of a run request, made once rather
+	// than per task; it is never written to.
+	header []byte
 	// run decodes the argument, runs the task under recover and encodes
 	// its result, for the peer at the other end of c.
 	run func(ctx context.Context, c *wire.Conn, arg []byte) ([]byte, error)

@@ -248,7 +248,7 @@ func (j *encodedApply[A, R]) encode(arg A) error {
 	if err != nil {
 		return err
 	}
-	j.name, j.header = e.name, []byte(e.name)
+	j.name, j.header = e.name, e.header
 	j.raw, err = codecFor[A]().as(roleArg).encode(arg)
 	return err
 }
