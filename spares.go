@@ -1,0 +1,62 @@
+package mp
+
+import (
+	"os"
+	"strconv"
+)
+
+// defaultSpares is how many spare children mp keeps unless MP_SPARES or
+// SetSpares says otherwise.
+const defaultSpares = 1
+
+// SetSpares sets how many spare child processes mp keeps ready, and
+// returns the previous setting; n <= 0 disables them. The default is 1,
+// or the value of the environment variable MP_SPARES when it holds a
+// number (MP_SPARES=0 turns spares off without a code change); SetSpares
+// overrides both.
+//
+// A spare is this program started ahead of need: exec'd, through package
+// initialisation and [Main]'s handshake, and waiting for a task. Starting
+// a [Process] then hands a spare its name and task in one message instead
+// of exec'ing the program, which takes a round trip to the child (a few
+// tens of microseconds) instead of a whole start-up (milliseconds: see
+// [Process]); a process pool replaces a worker that died or that
+// [MaxTasksPerChild] retired the same way. The next spare starts in the
+// background at once.
+//
+// Spares are started only once the program has started a child, on
+// demand, never at program start: a program that starts no child, and a
+// child that starts none of its own, has none. The cost is that many idle
+// processes while the program runs: each holds the memory of a freshly
+// started copy of the program (its resident size after initialisation,
+// a few megabytes for a small program) and no CPU. A spare is not a
+// child of the program's until it is handed a task: [ActiveChildren]
+// does not list it. It dies with the program, however the program ends,
+// and never delays its exit: it exits as soon as its connection to the
+// program closes.
+//
+// A start takes a spare only when the spare is exactly what a fresh child
+// would be: the program's environment, arguments and working directory
+// are those the spare started with, the child's standard output and error
+// are the program's own (Stdout and Stderr nil, or os.Stdout and
+// os.Stderr themselves), and Process.Env is empty or sets only GOMAXPROCS,
+// which the spare applies with runtime.GOMAXPROCS. Any other start execs
+// the program afresh, as it would without spares: Process.Env may be read
+// by package initialisation, which a spare has run already. Spares are
+// supported on Unix; SetSpares does nothing on Windows.
+//
+// SetSpares is safe for concurrent use. Lowering the count ends the
+// spares beyond it before SetSpares returns.
+func SetSpares(n int) int {
+	return spares.set(max(n, 0))
+}
+
+// sparesFromEnv is the number of spares MP_SPARES asks for, or
+// defaultSpares when it is unset or not a number.
+func sparesFromEnv() int {
+	n, err := strconv.Atoi(os.Getenv("MP_SPARES"))
+	if err != nil {
+		return defaultSpares
+	}
+	return max(n, 0)
+}
