@@ -35,7 +35,7 @@ type spare struct {
 // death is noticed when a start would take it, and it is reaped then.
 type spareSet struct {
 	mu       sync.Mutex
-	want     int // -1 until read from MP_SPARES
+	want     int     // -1 until read from MP_SPARES
 	last     setting // the setting of the last refill, for set's
 	ready    []*spare
 	starting []*pendingSpare
