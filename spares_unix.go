@@ -361,7 +361,9 @@ func (sp *spare) hand(o spawnOptions, env []string, now setting) *child {
 	if o.first != nil {
 		cl, err := ch.conn.Start(o.first.service, o.first.msg)
 		if err != nil {
-			cl = &wire.Call{Done: make(chan struct{}), Err: err}
+			// The spare died after alive looked: its end of the
+			// socket is closed. Its exit is what the owner reports.
+			cl = &wire.Call{Done: make(chan struct{}), Err: fmt.Errorf("%w: %w", wire.ErrConnLost, err)}
 			close(cl.Done)
 		}
 		ch.first = cl
