@@ -29,8 +29,9 @@ var processCount atomic.Int64
 // behaves as a daemon child does in Python: it never keeps the parent from
 // exiting, and it dies with its parent. Unlike Python, it also dies when
 // the parent is killed: on Linux through the parent-death signal, and on
-// other Unix systems because the child exits when its connection to the
-// parent closes. [Process.Terminate] and [Process.Kill] reach the child's
+// other Unix systems, and for a child that began as a spare (see
+// [SetSpares]), because the child exits when its connection to the parent
+// closes. [Process.Terminate] and [Process.Kill] reach the child's
 // whole process group, so programs the task started die too.
 //
 // Start starts the child and two goroutines, one waiting for the task's
@@ -40,9 +41,15 @@ var processCount atomic.Int64
 // process group, so a Ctrl-C at the terminal reaches only the parent; the
 // children then die with it.
 //
-// Starting a child and collecting a trivial task's result takes about 1.5
-// times as long as exec'ing and reaping a minimal static Go binary, a
-// couple of milliseconds (BenchmarkProcessStartSmallProgram). Most of the
+// Once the program has started a child, Start usually hands the task to a
+// spare child, exec'd and initialised ahead of need (see [SetSpares] for
+// when it cannot, and for the cost): Start, Join and Result of a trivial
+// task then take about 1 ms, most of it the child's exit, against 4 ms
+// for a start from scratch in mp's test binary
+// (BenchmarkProcessStartSpaced with MP_SPARES=1 and MP_SPARES=0).
+// Starting a child from scratch and collecting a trivial task's result
+// takes about 1.5 times as long as exec'ing and reaping a minimal static
+// Go binary, a couple of milliseconds (BenchmarkProcessStartSmallProgram). Most of the
 // difference is the initialisation of the packages the program links,
 // encoding/gob's above all, which every child runs again.
 // Start-up grows with what the binary initialises: a program that imports

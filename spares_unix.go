@@ -180,6 +180,11 @@ func (s *spareSet) take(o spawnOptions) *child {
 	}
 	s.mu.Unlock()
 	now := currentSetting()
+	if now.stdout != programStdout || now.stderr != programStderr {
+		// Set aside for a moment (a test capturing an example's
+		// output, say): the spares wait for the program's own.
+		return nil
+	}
 	s.mu.Lock()
 	for len(s.ready) > 0 {
 		sp := s.ready[0]
