@@ -51,6 +51,14 @@ func SetSpares(n int) int {
 	return spares.set(max(n, 0))
 }
 
+// setting is what a child inherits from the program at its start, besides
+// the environment variables mp adds.
+type setting struct {
+	env, args      []string
+	dir            string
+	stdout, stderr *os.File
+}
+
 // sparesFromEnv is the number of spares MP_SPARES asks for, or
 // defaultSpares when it is unset or not a number.
 func sparesFromEnv() int {

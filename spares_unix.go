@@ -240,14 +240,6 @@ func spareCanTake(o spawnOptions) (env []string, ok bool) {
 	return o.env, true
 }
 
-// setting is what a child inherits from the program at its start, besides
-// the environment variables mp adds.
-type setting struct {
-	env, args      []string
-	dir            string
-	stdout, stderr *os.File
-}
-
 func currentSetting() setting {
 	dir, _ := syscall.Getwd()
 	return setting{env: childEnviron(), args: os.Args, dir: dir, stdout: os.Stdout, stderr: os.Stderr}
