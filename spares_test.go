@@ -51,7 +51,9 @@ func warmSpare(t *testing.T) int {
 	return pid
 }
 
-// awaitZombie waits until pid has exited and not been reaped.
+// awaitZombie waits until pid has exited and not been reaped. The main
+// thread shows as a zombie while the others may still be ending and
+// holding the process's descriptors, so it waits for those too.
 func awaitZombie(t *testing.T, pid int) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("process %d to exit", pid), func() bool {
@@ -61,7 +63,9 @@ func awaitZombie(t *testing.T, pid int) {
 		}
 		s := string(b)
 		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		return len(f) > 0 && f[0] == "Z"
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		return len(f) > 0 && f[0] == "Z" && len(tasks) <= 1 && len(fds) == 0
 	})
 }
 

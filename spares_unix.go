@@ -330,8 +330,13 @@ func (sp *spare) hand(o spawnOptions, env []string, now setting) *child {
 	// The next spare starts once this child has ended or refillDelay
 	// after it was handed its task, whichever comes first: an exec
 	// meanwhile would compete with the child for the processors and
-	// slow down the very start the spare was for.
-	refill := time.AfterFunc(refillDelay, func() { spares.refill(now) })
+	// slow down the very start the spare was for. A pool worker lives
+	// on, so its replacement spare starts at once.
+	delay := refillDelay
+	if o.worker {
+		delay = 0
+	}
+	refill := time.AfterFunc(delay, func() { spares.refill(now) })
 	ch.onReaped = func() {
 		if o.reaped != nil {
 			o.reaped()
