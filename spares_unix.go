@@ -77,6 +77,13 @@ func (s *spareSet) wanted() int {
 	return s.want
 }
 
+// on reports whether spares are wanted.
+func (s *spareSet) on() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wanted() > 0
+}
+
 // set sets the number of spares to keep and ends those beyond it.
 func (s *spareSet) set(n int) int {
 	s.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +65,9 @@ func spawn(o spawnOptions) (*child, error) {
 	ch.serve()
 	// Only after a start that worked: a program whose children fail
 	// their handshake (it forgot Main) must not run again in a spare.
-	spares.refill(currentSetting())
+	if spares.on() {
+		spares.refill(currentSetting())
+	}
 	return ch, nil
 }
 
@@ -167,9 +170,11 @@ func childCmd(o spawnOptions, ch *child, exe, token string, childEnd *os.File) *
 		now = &setting{env: childEnviron(), args: os.Args, stdout: os.Stdout, stderr: os.Stderr}
 	}
 	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        now.args,
-		Env:         append(append(now.env, o.env...), envChild+"="+token, envName+"="+o.name, envMode+"="+mode),
+		Path: exe,
+		Args: now.args,
+		// A fresh slice: now.env may be a spare's, shared by starts
+		// under way on other goroutines.
+		Env:         slices.Concat(now.env, o.env, []string{envChild + "=" + token, envName + "=" + o.name, envMode + "=" + mode}),
 		Stdout:      o.stdout,
 		Stderr:      o.stderr,
 		ExtraFiles:  []*os.File{childEnd},
