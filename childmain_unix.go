@@ -36,7 +36,12 @@ func runChildIfAsked() {
 	for _, k := range []string{envChild, envName, envMode} {
 		os.Unsetenv(k)
 	}
-	if mode == "spare" {
+	switch mode {
+	case "worker":
+		// Before the handshake, after which the parent counts this
+		// process as a worker.
+		ignoreInterrupt()
+	case "spare":
 		// Before the handshake, after which the parent lets the thread
 		// that started this process end.
 		clearParentDeathSignal()
@@ -55,12 +60,14 @@ func runChildIfAsked() {
 	if mode == "spare" {
 		worker = awaitTask(c)
 	}
-	if worker {
-		// The parent owns cancellation: a Ctrl-C at the terminal must not
-		// kill pool workers under its running tasks.
-		signal.Ignore(os.Interrupt)
-	}
 	serveChild(c, worker)
+}
+
+// ignoreInterrupt makes a pool worker ignore SIGINT: the parent owns
+// cancellation, and a Ctrl-C at the terminal must not kill pool workers
+// under their running tasks.
+func ignoreInterrupt() {
+	signal.Ignore(os.Interrupt)
 }
 
 // awaitTask is a spare's wait for the parent to make it a child: it reads
@@ -91,6 +98,14 @@ func awaitTask(c *wire.Conn) (worker bool) {
 					runtime.GOMAXPROCS(n)
 				}
 			}
+		}
+		if worker {
+			ignoreInterrupt()
+		}
+		if !req.IsNotification() {
+			// A worker's parent waits for this: from then on the
+			// worker is what a worker started afresh would be.
+			req.Reply(wire.Message{}, nil)
 		}
 	})
 	for !assigned {

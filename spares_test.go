@@ -230,3 +230,17 @@ func TestSparesFromEnv(t *testing.T) {
 		assert.Equal(t, want, mp.SparesFromEnv(), "MP_SPARES=%q", env)
 	}
 }
+
+// TestSpareProcessSIGINT checks that a Process child that began as a spare
+// dies of SIGINT as a child started afresh does: only a spare that
+// becomes a pool worker ignores it.
+func TestSpareProcessSIGINT(t *testing.T) {
+	pid := warmSpare(t)
+	p := mp.NewProcess(napUntilCancelled, time.Hour)
+	require.NoError(t, p.Start())
+	require.Equal(t, pid, p.Pid())
+	require.NoError(t, syscall.Kill(pid, syscall.SIGINT))
+	var ee *mp.ExitError
+	require.ErrorAs(t, p.Join(t.Context()), &ee)
+	assert.Equal(t, -2, ee.ExitCode)
+}

@@ -365,8 +365,16 @@ func (sp *spare) hand(o spawnOptions, env []string, now setting) *child {
 	}
 	hdr := append([]byte{mode}, o.name...)
 	// Errors surface as the connection's end, which the owner of the
-	// child sees as it would a cold child's death.
-	_ = ch.conn.Notify(serviceSpare, wire.Message{Header: hdr, Raw: raw})
+	// child sees as it would a cold child's death. A worker is asked,
+	// and its answer awaited below, so that it ignores SIGINT, as a
+	// worker started afresh does, by the time the pool counts it.
+	assign := wire.Message{Header: hdr, Raw: raw}
+	var ack *wire.Call
+	if o.worker {
+		ack, _ = ch.conn.Start(serviceSpare, assign)
+	} else {
+		_ = ch.conn.Notify(serviceSpare, assign)
+	}
 	if o.first != nil {
 		cl, err := ch.conn.Start(o.first.service, o.first.msg)
 		if err != nil {
@@ -378,5 +386,8 @@ func (sp *spare) hand(o spawnOptions, env []string, now setting) *child {
 		ch.first = cl
 	}
 	ch.serve()
+	if ack != nil {
+		_, _ = ch.await(ack)
+	}
 	return ch
 }
