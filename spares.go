@@ -24,6 +24,16 @@ const defaultSpares = 1
 // [MaxTasksPerChild] retired the same way. The next spare starts in the
 // background at once.
 //
+// Spares move a start's exec and initialisation off the path from Start
+// to the task, not off the processors: every child still costs a whole
+// start-up's CPU time (several milliseconds in mp's test binary). A
+// Process started now and then gains the most (BenchmarkProcessStartSpaced:
+// about 4× faster); back-to-back starts gain what overlapping one child's
+// run with the next one's start-up saves (about 1.6×); a process pool that
+// replaces workers as fast as the processors can start them, as one with
+// MaxTasksPerChild(1) under a steady load does, gains nothing, since it
+// is bound by that CPU time (BenchmarkProcessPoolFreshWorker).
+//
 // Spares are started only once the program has started a child, on
 // demand, never at program start: a program that starts no child, and a
 // child that starts none of its own, has none. The cost is that many idle
