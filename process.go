@@ -44,8 +44,8 @@ var processCount atomic.Int64
 // Once the program has started a child, Start usually hands the task to a
 // spare child, exec'd and initialised ahead of need (see [SetSpares] for
 // when it cannot, and for the cost): Start, Join and Result of a trivial
-// task then take about 1 ms, most of it the child's exit, against 4 ms
-// for a start from scratch in mp's test binary
+// task then take about 1 ms, most of it the child's exit, against 4 to 5
+// ms for a start from scratch in mp's test binary
 // (BenchmarkProcessStartSpaced with MP_SPARES=1 and MP_SPARES=0).
 // Starting a child from scratch and collecting a trivial task's result
 // takes about 1.5 times as long as exec'ing and reaping a minimal static
