@@ -144,11 +144,12 @@ func (s *spareSet) refill(now setting) {
 }
 
 // start starts the spare p and files it as ready, unless a start claimed
-// it meanwhile or the count was lowered.
+// it meanwhile or the count was lowered. p counts as being started, and
+// p.done stays open, until a spare that is not wanted has been ended, so
+// that set, which waits for p.done, returns with no such spare left.
 func (s *spareSet) start(p *pendingSpare, now setting) {
 	sp, err := startSpare(now)
 	s.mu.Lock()
-	s.starting = slices.DeleteFunc(s.starting, func(q *pendingSpare) bool { return q == p })
 	keep := err == nil && !p.claimed && len(s.ready) < s.wanted()
 	if keep {
 		s.ready = append(s.ready, sp)
@@ -156,11 +157,15 @@ func (s *spareSet) start(p *pendingSpare, now setting) {
 	if p.claimed {
 		p.sp = sp
 	}
-	close(p.done)
+	drop := err == nil && !keep && !p.claimed
 	s.mu.Unlock()
-	if err == nil && !keep && !p.claimed {
+	if drop {
 		sp.discard()
 	}
+	s.mu.Lock()
+	s.starting = slices.DeleteFunc(s.starting, func(q *pendingSpare) bool { return q == p })
+	close(p.done)
+	s.mu.Unlock()
 }
 
 // refillDelay is how long after a spare is handed its task the next spare
