@@ -16,23 +16,24 @@ import (
 )
 
 // serviceSpare is the child-side service that turns a spare into a child:
-// a notification whose header is the mode byte ('p' for a Process child,
-// 'w' for a pool worker) then the child's name, and whose raw part is the
-// environment variables to set, "KEY=value" each followed by a NUL.
+// a message whose header is the mode byte ('p' for a Process child, 'w'
+// for a pool worker) then the child's name, and whose raw part is the
+// environment variables to set, "KEY=value" each followed by a NUL. It is
+// a notification for a Process child, and for a pool worker a request,
+// answered once the worker ignores SIGINT.
 const serviceSpare = "mp.spare"
 
 // spare is a child started ahead of need and waiting for a task, with what
 // it was started with, to tell whether a start can take it.
 type spare struct {
-	ch             *child
-	env, args      []string
-	dir            string
-	stdout, stderr *os.File
+	ch *child
+	setting
 }
 
 // spareSet holds the spares. A waiting spare costs the parent no
-// goroutine (goleak sees none), only its connection's descriptor: its
-// death is noticed when a start would take it, and it is reaped then.
+// goroutine (goleak sees none), only two descriptors (its connection and
+// the pidfd os/exec keeps): its death is noticed when a start would take
+// it, and it is reaped then.
 type spareSet struct {
 	mu       sync.Mutex
 	want     int     // -1 until read from MP_SPARES
@@ -293,7 +294,7 @@ func startSpare(now setting) (*spare, error) {
 		return nil, err
 	}
 	spares.track(ch.pid, true)
-	sp := &spare{ch: ch, env: now.env, args: now.args, dir: now.dir, stdout: now.stdout, stderr: now.stderr}
+	sp := &spare{ch: ch, setting: now}
 	parentEnd, err := pollableEnd(parentFD, "mp-parent")
 	if err != nil {
 		sp.discard()
