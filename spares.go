@@ -48,8 +48,9 @@ const defaultSpares = 1
 // A start takes a spare only when the spare is exactly what a fresh child
 // would be: the program's environment, arguments and working directory
 // are those the spare started with, the child's standard output and error
-// are the program's own (Stdout and Stderr nil, or os.Stdout and
-// os.Stderr themselves), and Process.Env is empty or sets only GOMAXPROCS,
+// are the program's own (Stdout nil or os.Stdout itself, Stderr nil: a
+// Stderr that is set also keeps its tail for [ExitError]), and
+// Process.Env is empty or sets only GOMAXPROCS,
 // which the spare applies with runtime.GOMAXPROCS. Any other start execs
 // the program afresh, as it would without spares: Process.Env may be read
 // by package initialisation, which a spare has run already. Spares are

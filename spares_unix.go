@@ -239,7 +239,9 @@ func (s *spareSet) take(o spawnOptions) *child {
 // environment variables it must set then: those of o.env, which may only
 // set GOMAXPROCS.
 func spareCanTake(o spawnOptions) (env []string, ok bool) {
-	if o.stderr != nil && o.stderr != io.Writer(os.Stderr) {
+	// A Stderr that is set, even to os.Stderr, also keeps the tail of
+	// what the child writes for ExitError, which a spare cannot.
+	if o.stderr != nil {
 		return nil, false
 	}
 	if o.stdout != nil && o.stdout != io.Writer(os.Stdout) {
@@ -253,6 +255,7 @@ func spareCanTake(o spawnOptions) (env []string, ok bool) {
 	return o.env, true
 }
 
+// currentSetting returns what a child started now would inherit.
 func currentSetting() setting {
 	dir, _ := syscall.Getwd()
 	return setting{env: childEnviron(), args: os.Args, dir: dir, stdout: os.Stdout, stderr: os.Stderr}
