@@ -83,6 +83,12 @@ func CurrentProcess() ProcessInfo {
 	return info
 }
 
+// lifeline reports whether this child must serve its connection even as
+// a Process child on Linux: a child that began as a spare has no
+// parent-death signal, and the connection's end is what ends it when the
+// parent dies.
+var lifeline bool
+
 // serveChild serves the parent on c and never returns. Run requests are
 // queued and run one at a time in arrival order, so a parent may pipeline
 // them. A Process child (worker false) exits 0 once it has delivered its
@@ -131,7 +137,7 @@ func serveChild(c *wire.Conn, worker bool) {
 			}
 		}
 	}
-	if worker || !parentDeathSignal {
+	if worker || !parentDeathSignal || lifeline {
 		c.Serve()
 	}
 	for {

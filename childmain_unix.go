@@ -8,6 +8,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,14 +32,19 @@ func runChildIfAsked() {
 		os.Exit(70)
 	}
 	current.name, current.isChild = os.Getenv(envName), true
-	worker := os.Getenv(envMode) == "worker"
-	if worker {
-		// The parent owns cancellation: a Ctrl-C at the terminal must not
-		// kill pool workers under its running tasks.
-		signal.Ignore(os.Interrupt)
-	}
+	mode := os.Getenv(envMode)
 	for _, k := range []string{envChild, envName, envMode} {
 		os.Unsetenv(k)
+	}
+	switch mode {
+	case "worker":
+		// Before the handshake, after which the parent counts this
+		// process as a worker.
+		ignoreInterrupt()
+	case "spare":
+		// Before the handshake, after which the parent lets the thread
+		// that started this process end.
+		clearParentDeathSignal()
 	}
 	// The connection must not leak into processes this child starts:
 	// they would keep it open after this child died.
@@ -48,7 +56,69 @@ func runChildIfAsked() {
 		os.Exit(70)
 	}
 	parentConn = c
+	worker := mode == "worker"
+	if mode == "spare" {
+		worker = awaitTask(c)
+	}
 	serveChild(c, worker)
+}
+
+// ignoreInterrupt makes a pool worker ignore SIGINT: the parent owns
+// cancellation, and a Ctrl-C at the terminal must not kill pool workers
+// under their running tasks.
+func ignoreInterrupt() {
+	signal.Ignore(os.Interrupt)
+}
+
+// awaitTask is a spare's wait for the parent to make it a child: it reads
+// the name, mode and environment that a child started afresh would have
+// had, sets them, and reports whether it is to be a pool worker. It exits
+// the process if the connection ends first: the parent died, or no longer
+// wants the spare. The spare then serves its connection whatever its mode,
+// since its end is what tells it that the parent died (see lifeline).
+func awaitTask(c *wire.Conn) (worker bool) {
+	// The spare serves once it has a task; moving to the poller now,
+	// while nothing waits for it, takes the poller's set-up off the path
+	// from the task's arrival to its reply.
+	if lp, ok := c.Stream.(wire.LazyPoller); ok {
+		lp.UsePoller()
+	}
+	assigned := false
+	c.Handle(serviceSpare, func(req *wire.Request) {
+		assigned = true
+		h := req.Msg.Header
+		if len(h) == 0 {
+			os.Exit(70)
+		}
+		worker, current.name = h[0] == 'w', string(h[1:])
+		for _, kv := range strings.Split(string(req.Msg.Raw), "\x00") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				os.Setenv(k, v)
+				if n, err := strconv.Atoi(v); k == "GOMAXPROCS" && err == nil && n > 0 {
+					runtime.GOMAXPROCS(n)
+				}
+			}
+		}
+		if worker {
+			ignoreInterrupt()
+		}
+		if !req.IsNotification() {
+			// A worker's parent waits for this: from then on the
+			// worker is what a worker started afresh would be.
+			req.Reply(wire.Message{}, nil)
+		}
+	})
+	for !assigned {
+		f, err := c.ReadFrame()
+		if err == nil {
+			err = c.Dispatch(f)
+		}
+		if err != nil {
+			os.Exit(0)
+		}
+	}
+	lifeline = true
+	return worker
 }
 
 // checkParent reports whether fd 3 is the socket of the mp parent that

@@ -450,6 +450,9 @@ func TestProcessMalformedFrameDropsChild(t *testing.T) {
 // elsewhere the reader watches the connection from the start. A task that
 // uses a queue gets the reader, and its queue works.
 func TestProcessChildServesLazily(t *testing.T) {
+	// A child that began as a spare serves at once: its connection is
+	// its lifeline (see SetSpares).
+	defer mp.SetSpares(mp.SetSpares(0))
 	n, err := result(t, goroutines, struct{}{})
 	require.NoError(t, err)
 	if runtime.GOOS == "linux" {

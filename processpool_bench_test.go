@@ -82,6 +82,40 @@ func BenchmarkProcessPoolApply(b *testing.B) {
 	}
 }
 
+// BenchmarkProcessPoolFreshWorker runs every task in a fresh worker
+// process, as Python's maxtasksperchild=1 does, on a pool of two: each
+// task costs a worker's replacement. "apply" runs one task at a time,
+// "async" keeps a batch of 16 in flight.
+func BenchmarkProcessPoolFreshWorker(b *testing.B) {
+	ctx := context.Background()
+	b.Run("apply", func(b *testing.B) {
+		p := newBenchProcessPool(b, mp.MaxTasksPerChild(1))
+		for b.Loop() {
+			if _, err := mp.Apply(ctx, p, square, 3); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("async", func(b *testing.B) {
+		const batch = 16
+		p := newBenchProcessPool(b, mp.MaxTasksPerChild(1))
+		rs := make([]*mp.AsyncResult[int], batch)
+		tasks := 0
+		for b.Loop() {
+			for i := range rs {
+				rs[i] = mp.ApplyAsync(ctx, p, square, i)
+			}
+			for _, r := range rs {
+				if _, err := r.Get(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tasks += batch
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(tasks), "ns/task")
+	})
+}
+
 // BenchmarkProcessPoolMap maps square over 100 000 ints, with automatic
 // chunking and with ChunkSize(1).
 func BenchmarkProcessPoolMap(b *testing.B) {

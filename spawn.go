@@ -43,6 +43,14 @@ type spawnOptions struct {
 	// worker makes the child serve runs until its connection closes, for
 	// a process pool; otherwise it serves one run and exits.
 	worker bool
+	// spare makes the child a spare: it waits, past its handshake, to be
+	// told its name and whether it is a worker (see spares_unix.go).
+	spare bool
+	// inherit, if set, is what the child inherits from this program
+	// instead of what the program has now: a spare is started on a
+	// goroutine of mp's, which must not read os.Stdout while the
+	// program's own goroutines may set it.
+	inherit *setting
 	// reaped, if set, is called once the child has been reaped, after
 	// done is closed: also when spawn fails after starting the child.
 	reaped func()
@@ -73,6 +81,11 @@ type child struct {
 	done     chan struct{} // closed once the child has been reaped
 	exitCode int           // valid once done is closed
 	onReaped func()        // spawnOptions.reaped
+
+	// holdsSpawner reports whether the child keeps the spawner thread
+	// alive until it is reaped: every child but a spare that has cleared
+	// its parent-death signal (see spares_unix.go).
+	holdsSpawner bool
 
 	mu       sync.Mutex
 	reaped   bool  // under mu: no more signals, the pid may be reused

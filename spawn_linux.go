@@ -18,6 +18,13 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
+// clearParentDeathSignal clears this process's parent-death signal: a
+// spare outlives the thread that started it (see spareSet), and watches
+// its connection to the parent instead.
+func clearParentDeathSignal() {
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+}
+
 // socketPair returns the two ends of a new AF_UNIX stream socket pair,
 // blocking and close-on-exec from the start, so that no other goroutine's
 // fork can inherit them (the child's end is passed to it explicitly).

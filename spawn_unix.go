@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,7 +24,7 @@ import (
 const (
 	envChild = "MP_CHILD_TOKEN" // the child's token; its presence marks a child
 	envName  = "MP_CHILD_NAME"  // the name CurrentProcess reports
-	envMode  = "MP_CHILD_MODE"  // "process" (one task, then exit) or "worker" (serve until closed)
+	envMode  = "MP_CHILD_MODE"  // "process" (one task, then exit), "worker" (serve until closed) or "spare" (wait to be told which)
 )
 
 // The child's end of the connection is this file descriptor: the first of
@@ -38,20 +39,51 @@ var errForgotMain = errors.New("mp: this process was started by mp as a child, b
 
 // spawn starts a child running this binary and completes the handshake.
 // On success the connection is serving and a goroutine reaps the child
-// (closing done); every started child is reaped, including on failure.
+// (closing done); every started child is reaped, including on failure. A
+// start that a spare child can honour takes one (see spares_unix.go).
 func spawn(o spawnOptions) (*child, error) {
 	if _, ok := os.LookupEnv(envChild); ok {
 		return nil, errForgotMain
 	}
-	exe, err := executable()
+	if ch := spares.take(o); ch != nil {
+		return ch, nil
+	}
+	ch, parentFD, token, err := startChild(o)
 	if err != nil {
 		return nil, err
+	}
+	addChild(ch)
+	go ch.reap()
+	if err := ch.connect(parentFD, token, o.first); err != nil {
+		ch.signal(sigKill)
+		<-ch.done
+		if ch.conn != nil {
+			ch.conn.Close()
+		}
+		return nil, err
+	}
+	ch.serve()
+	// Only after a start that worked: a program whose children fail
+	// their handshake (it forgot Main) must not run again in a spare.
+	if spares.on() {
+		spares.refill(currentSetting())
+	}
+	return ch, nil
+}
+
+// startChild starts the process of a child, on the spawner thread, and
+// returns it with the parent's end of its socket and the token the child
+// will answer with.
+func startChild(o spawnOptions) (ch *child, parentFD int, token string, err error) {
+	exe, err := executable()
+	if err != nil {
+		return nil, 0, "", err
 	}
 	parentFD, childFD, token, err := openChildSocket()
 	if err != nil {
-		return nil, err
+		return nil, 0, "", err
 	}
-	ch := &child{name: o.name, worker: o.worker, done: make(chan struct{}), onReaped: o.reaped}
+	ch = &child{name: o.name, worker: o.worker, done: make(chan struct{}), onReaped: o.reaped, holdsSpawner: true}
 	// The child's end, which only the child may hold, so that its death
 	// is our EOF: this copy is closed once the child has its own.
 	childEnd := os.NewFile(uintptr(childFD), "mp-child")
@@ -66,25 +98,20 @@ func spawn(o spawnOptions) (*child, error) {
 	childEnd.Close()
 	if err != nil {
 		syscall.Close(parentFD)
-		return nil, fmt.Errorf("mp: starting child process: %w", err)
+		return nil, 0, "", fmt.Errorf("mp: starting child process: %w", err)
 	}
 	ch.pid = ch.cmd.Process.Pid
-	addChild(ch)
-	go ch.reap()
-	if err := ch.connect(parentFD, token, o.first); err != nil {
-		ch.signal(sigKill)
-		<-ch.done
-		if ch.conn != nil {
-			ch.conn.Close()
-		}
-		return nil, err
-	}
+	return ch, parentFD, token, nil
+}
+
+// serve runs the parent's hooks on a child's connection and starts serving
+// it.
+func (ch *child) serve() {
 	ch.conn.OnBreak = ch.protocolBroken
 	for _, hook := range parentHooks {
 		hook(ch)
 	}
 	ch.conn.Serve()
-	return ch, nil
 }
 
 // executable returns the path a child re-execs: /proc/self/exe on Linux,
@@ -132,13 +159,22 @@ func openChildSocket() (parentFD, childFD int, token string, err error) {
 // the child's end of its socket as fd 3 and the markers Main reads.
 func childCmd(o spawnOptions, ch *child, exe, token string, childEnd *os.File) *exec.Cmd {
 	mode := "process"
-	if o.worker {
+	switch {
+	case o.spare:
+		mode = "spare"
+	case o.worker:
 		mode = "worker"
 	}
+	now := o.inherit
+	if now == nil {
+		now = &setting{env: childEnviron(), args: os.Args, stdout: os.Stdout, stderr: os.Stderr}
+	}
 	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        os.Args,
-		Env:         append(append(childEnviron(), o.env...), envChild+"="+token, envName+"="+o.name, envMode+"="+mode),
+		Path: exe,
+		Args: now.args,
+		// A fresh slice: now.env may be a spare's, shared by starts
+		// under way on other goroutines.
+		Env:         slices.Concat(now.env, o.env, []string{envChild + "=" + token, envName + "=" + o.name, envMode + "=" + mode}),
 		Stdout:      o.stdout,
 		Stderr:      o.stderr,
 		ExtraFiles:  []*os.File{childEnd},
@@ -148,10 +184,10 @@ func childCmd(o spawnOptions, ch *child, exe, token string, childEnd *os.File) *
 		WaitDelay: time.Second,
 	}
 	if cmd.Stdout == nil {
-		cmd.Stdout = os.Stdout
+		cmd.Stdout = now.stdout
 	}
 	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr
+		cmd.Stderr = now.stderr
 	} else {
 		ch.tail = &tailWriter{}
 		cmd.Stderr = io.MultiWriter(o.stderr, ch.tail)
@@ -262,7 +298,9 @@ func (ch *child) reap() {
 	ch.mu.Unlock()
 	_ = ch.cmd.Wait() // the exit status is in ProcessState
 	ch.exitCode = exitCode(ch.cmd.ProcessState)
-	releaseSpawner()
+	if ch.holdsSpawner {
+		releaseSpawner()
+	}
 	removeChild(ch)
 	close(ch.done)
 	if ch.onReaped != nil {

@@ -16,6 +16,10 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
 
+// clearParentDeathSignal does nothing: there is no parent-death signal
+// outside Linux.
+func clearParentDeathSignal() {}
+
 // socketPair returns the two ends of a new AF_UNIX stream socket pair,
 // blocking and close-on-exec (the child's end is passed to it
 // explicitly). Without SOCK_CLOEXEC, ForkLock keeps another goroutine's

@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/mpgo/mp"
 )
@@ -67,6 +68,32 @@ func init() {
 		}
 		reportPer(b, bigItems, "item")
 	}}}, xqueueBytesImpls...)
+}
+
+// BenchmarkProcessStartSpaced measures a Process started now and then,
+// 20 ms apart, as a server that starts a child per request does: only
+// Start, Join and Result are timed, not the gap. Python's twin is
+// python/process.py's "Process start+join spaced 20 ms (fork)".
+func BenchmarkProcessStartSpaced(b *testing.B) {
+	b.Run("mp", func(b *testing.B) {
+		ctx := b.Context()
+		for b.Loop() {
+			b.StopTimer()
+			time.Sleep(20 * time.Millisecond)
+			b.StartTimer()
+			p := mp.NewProcess(squareTask, 3)
+			if err := p.Start(); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Join(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if v, err := p.Result(); err != nil || v != 9 {
+				b.Fatalf("Result() = %d, %v; want 9, nil", v, err)
+			}
+		}
+		reportPer(b, 1, "process")
+	})
 }
 
 // BenchmarkProcPoolApply measures ApplyAsync then Get for 10k trivial tasks

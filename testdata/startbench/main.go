@@ -22,9 +22,11 @@ func main() {
 	mp.Main()
 	n := flag.Int("n", 100, "number of runs")
 	yardstick := flag.String("exec", "", "program to exec for comparison")
+	gap := flag.Duration("gap", 0, "pause before each run, not timed: a process started now and then")
 	flag.Parse()
 	var proc, ex time.Duration
 	for range *n {
+		time.Sleep(*gap)
 		start := time.Now()
 		p := mp.NewProcess(nop, 1)
 		if err := p.Start(); err != nil {

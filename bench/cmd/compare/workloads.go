@@ -96,6 +96,8 @@ var catalogue = []Workload{
 		Bars: []Bar{{MaxOverFloor, 1.5}, {MaxAllocs, zeroAllocs}}},
 	{Key: "ProcessStart", Title: "process start → result → reaped", Unit: "process",
 		Bars: []Bar{{MaxOverFloor, 1.5}}},
+	{Key: "ProcessStartSpaced", Title: "process started every 20 ms: start → result → reaped", Unit: "process",
+		Bars: []Bar{{MaxNs, 500_000}, {MinPythonOver, 5}}},
 	{Key: "ProcPoolApply", Title: "process pool ApplyAsync+Get", Unit: "task",
 		Bars: []Bar{{MaxNs, 3300}, {MinPythonOver, 10}}},
 	{Key: "ProcPoolApplySeq", Title: "process pool Apply, one call at a time", Unit: "task",
