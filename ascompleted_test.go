@@ -101,7 +101,13 @@ func TestAsCompletedStops(t *testing.T) {
 func TestCancel(t *testing.T) {
 	ctx := t.Context()
 	p := mp.NewPool(1)
-	rs, gates := gated(ctx, p, 1) // occupies the only worker
+	started, gate := make(chan struct{}), make(chan struct{})
+	// The first task occupies the only worker.
+	first := mp.ApplyAsync(ctx, p, func(context.Context, int) (int, error) {
+		close(started)
+		<-gate
+		return 0, nil
+	}, 0)
 	var ran atomic.Bool
 	queued := mp.ApplyAsync(ctx, p, func(context.Context, int) (int, error) {
 		ran.Store(true)
@@ -111,13 +117,15 @@ func TestCancel(t *testing.T) {
 	assert.False(t, queued.Cancel(), "once")
 	_, err := queued.Get(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
-	eventually(t, "the first task running", func() bool { return p.Stats().Running == 1 })
-	assert.False(t, rs[0].Cancel(), "a running task is not cancelled")
-	close(gates[0])
-	v, err := rs[0].Get(ctx)
+	// Stats counts a task as running once a worker takes it, a moment
+	// before it starts: wait for the task itself.
+	<-started
+	assert.False(t, first.Cancel(), "a running task is not cancelled")
+	close(gate)
+	v, err := first.Get(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 0, v, "the running task kept its result")
-	assert.False(t, rs[0].Cancel(), "a finished task is not cancelled")
+	assert.False(t, first.Cancel(), "a finished task is not cancelled")
 	p.Close()
 	require.NoError(t, p.Join(ctx), "a cancelled task's error is not reported")
 	assert.False(t, ran.Load(), "the cancelled task ran")

@@ -172,7 +172,16 @@ func serveChild(c *wire.Conn, worker bool) {
 				}
 				os.Exit(0)
 			}
-			req.Reply(res, err)
+			mu.Lock()
+			more := len(queue) > 0
+			mu.Unlock()
+			if more {
+				// The next task's reply will follow: leave this one to
+				// the writer, to go out with it.
+				req.QueueReply(res, err)
+			} else {
+				req.Reply(res, err)
+			}
 			running.Store(false)
 		}
 	}

@@ -494,7 +494,7 @@ func TestConnReplyHook(t *testing.T) {
 		}))
 	})
 	h := &recordHook{}
-	cl, err := b.StartHooked("echo", wire.Message{Raw: []byte("hi")}, h)
+	cl, err := b.StartHooked("echo", wire.Message{Raw: []byte("hi")}, h, false)
 	require.NoError(t, err)
 	<-cl.Done
 	assert.Equal(t, 1, h.calls)
@@ -502,7 +502,7 @@ func TestConnReplyHook(t *testing.T) {
 	assert.Equal(t, "hi", string(h.got.Raw))
 
 	lost := &recordHook{}
-	cl, err = b.StartHooked("hold", wire.Message{}, lost)
+	cl, err = b.StartHooked("hold", wire.Message{}, lost, true)
 	require.NoError(t, err)
 	b.Fail(errors.New("gone"))
 	close(hold)

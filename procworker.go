@@ -134,7 +134,7 @@ func (w *procWorker) refill() {
 	for len(w.redo) > 0 && w.ch != nil && !w.retiring && len(w.pending) < w.window {
 		t := w.redo[0]
 		w.redo = w.redo[1:]
-		if !w.send(t) {
+		if !w.send(t, false) {
 			break
 		}
 	}
@@ -162,15 +162,33 @@ func (w *procWorker) takeQueued() (wake <-chan struct{}, again bool) {
 	case backend.Drained:
 		w.open = false
 	case backend.Took:
-		w.take(t)
-		for w.ch != nil && !w.retiring && len(w.pending) < w.window && !w.q.Terminated() {
-			if t, r = w.q.TryNext(); r != backend.Took {
+		// Each task is sent knowing whether another follows at once, so
+		// that a burst goes out in one write while a lone task is written
+		// straight away (see wire.Writer.QueueFrame).
+		for {
+			var next backend.Task
+			if w.canFollow() {
+				if u, r := w.q.TryNext(); r == backend.Took {
+					next = u
+				}
+			}
+			w.take(t, next != nil)
+			if next == nil {
 				break
 			}
-			w.take(t)
+			t = next
 		}
 	}
 	return nil, true
+}
+
+// canFollow reports whether a task may be sent right after the one about
+// to be sent: the child will have room in its window and will not have
+// run its MaxTasksPerChild.
+func (w *procWorker) canFollow() bool {
+	m := w.b.cfg.maxTasks
+	return w.ch != nil && !w.retiring && len(w.pending)+1 < w.window &&
+		(m <= 0 || w.tasks+1 < m) && !w.q.Terminated()
 }
 
 // awaitEvent waits for the next thing that concerns the worker: a wake-up
@@ -244,8 +262,9 @@ func (w *procWorker) unavailable() error {
 	return w.spawnErr
 }
 
-// take handles a task from the queue.
-func (w *procWorker) take(t backend.Task) {
+// take handles a task from the queue; more says that another follows at
+// once.
+func (w *procWorker) take(t backend.Task, more bool) {
 	if w.q.Terminated() {
 		w.count(t, ErrTerminated)
 		return
@@ -265,13 +284,13 @@ func (w *procWorker) take(t backend.Task) {
 		w.count(st, w.unavailable())
 		return
 	}
-	w.send(st)
+	w.send(st, more)
 }
 
-// send starts t on the child. It reports false, keeping t for the next
-// child, if the child is gone; the death is handled by the caller's next
-// select.
-func (w *procWorker) send(t streamTask) bool {
+// send starts t on the child; more says that another task follows at once.
+// It reports false, keeping t for the next child, if the child is gone;
+// the death is handled by the caller's next select.
+func (w *procWorker) send(t streamTask, more bool) bool {
 	c := w.ch.conn
 	if isClosed(c.Broken) || isClosed(w.ch.done) {
 		w.redo = append([]streamTask{t}, w.redo...)
@@ -293,7 +312,7 @@ func (w *procWorker) send(t streamTask) bool {
 	// The task counts as started before it is sent: its reply may be
 	// counted as soon as it is (see earlyResult).
 	w.q.Started()
-	cl, err := c.StartHooked(serviceRun, msg, hookOf(early))
+	cl, err := c.StartHooked(serviceRun, msg, hookOf(early), more)
 	if errors.Is(err, wire.ErrConnLost) {
 		// The child is gone; the task has not started.
 		w.q.Unstarted()

@@ -107,7 +107,7 @@ func init() {
 	parentHooks = append(parentHooks, func(ch *child) {
 		p := &sharedPeer{ch: ch, objs: map[uint64]sharedObj{}, waits: map[uint64]context.CancelFunc{}}
 		ch.conn.Handle(serviceShared, p.serve)
-		context.AfterFunc(ch.conn.Ctx, p.release)
+		ch.conn.OnEnd(p.release)
 	})
 }
 
@@ -208,8 +208,11 @@ func (p *sharedPeer) drop(req *wire.Request, what string) {
 		p.ch.protoErr = err
 	}
 	p.ch.mu.Unlock()
-	req.Reply(wire.Message{}, err)
+	// Kill first: a reply written at once could otherwise let the child
+	// finish its task, and exit as if nothing were wrong, before the
+	// signal.
 	_ = p.ch.signal(sigKill)
+	req.Reply(wire.Message{}, err)
 }
 
 // release runs once the child's connection has ended: every object it

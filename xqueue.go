@@ -1,7 +1,6 @@
 package mp
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -284,7 +283,7 @@ func init() {
 			ch.dropForProtocol(fmt.Errorf("mp: process %d broke the protocol and was killed: %w", ch.pid, err))
 		}}
 		ch.conn.Handle(serviceQueue, b.serve)
-		context.AfterFunc(ch.conn.Ctx, b.release)
+		ch.conn.OnEnd(b.release)
 	})
 	childHooks = append(childHooks, func(c *wire.Conn, _ bool) {
 		c.Handle(serviceQueueChild, proxies.serve)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -59,6 +60,14 @@ func (r *Request) Reply(m Message, err error) {
 		// A write error means the connection is broken, which the reader
 		// reports to the owner; nobody here can do better.
 		_ = r.Conn.w.WriteFrame(&f, false)
+	}
+}
+
+// QueueReply is Reply for an answer that more frames follow at once (see
+// Writer.QueueFrame).
+func (r *Request) QueueReply(m Message, err error) {
+	if f, ok := r.replyFrame(m, err); ok {
+		_ = r.Conn.w.QueueFrame(&f)
 	}
 }
 
@@ -116,10 +125,11 @@ type Conn struct {
 
 	// Ctx is the parent of every incoming request's context; it is
 	// cancelled, with the connection's error as cause, when it breaks.
-	Ctx    context.Context
-	cancel context.CancelCauseFunc
-	wg     sync.WaitGroup // the reader and handler goroutines
-	served sync.Once      // serve's
+	Ctx     context.Context
+	cancel  context.CancelCauseFunc
+	wg      sync.WaitGroup // the reader and handler goroutines
+	served  sync.Once      // serve's
+	serving atomic.Bool    // Serve was called: a reader ends the connection
 
 	// OnBreak is called once, on the reader goroutine, with the reason
 	// the connection ended (io.EOF when the peer closed it).
@@ -206,6 +216,18 @@ func (c *Conn) Handle(service string, h Handler) {
 	c.mu.Unlock()
 }
 
+// OnEnd runs f, in a goroutine of its own, once the connection has ended,
+// and makes Close wait for it: what f releases is released by the time
+// Close returns. It must be called while the connection serves, from a
+// handler or a goroutine that Close waits for.
+func (c *Conn) OnEnd(f func()) {
+	c.wg.Add(1)
+	context.AfterFunc(c.Ctx, func() {
+		defer c.wg.Done()
+		f()
+	})
+}
+
 // Go runs fn in a Go that close waits for.
 func (c *Conn) Go(fn func()) {
 	c.wg.Add(1)
@@ -220,6 +242,7 @@ func (c *Conn) Go(fn func()) {
 // call and calls onBreak.
 func (c *Conn) Serve() {
 	c.served.Do(func() {
+		c.serving.Store(true)
 		if lp, ok := c.Stream.(LazyPoller); ok {
 			lp.UsePoller()
 		}
@@ -371,6 +394,11 @@ func (c *Conn) Close() {
 	c.Stream.SetWriteDeadline(time.Now().Add(time.Second))
 	c.w.Close()
 	c.Stream.Close()
+	if !c.serving.Load() {
+		// No reader will see the stream end: end the connection here,
+		// so that what OnEnd registered runs.
+		c.Fail(errConnClosed)
+	}
 	c.wg.Wait()
 }
 
@@ -412,11 +440,13 @@ func AppendService(service string, header []byte) []byte {
 // Start sends a request and returns at once; wait collects the reply.
 // Requests are answered in any order, so many may be in flight.
 func (c *Conn) Start(service string, m Message) (*Call, error) {
-	return c.StartHooked(service, m, nil)
+	return c.StartHooked(service, m, nil, false)
 }
 
-// StartHooked is Start with a hook told of the reply (see ReplyHook).
-func (c *Conn) StartHooked(service string, m Message, hook ReplyHook) (*Call, error) {
+// StartHooked is Start with a hook told of the reply (see ReplyHook). With
+// more, more frames follow at once, and the request is left to the
+// writer goroutine to write with them (see Writer.QueueFrame).
+func (c *Conn) StartHooked(service string, m Message, hook ReplyHook, more bool) (*Call, error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -433,7 +463,13 @@ func (c *Conn) StartHooked(service string, m Message, hook ReplyHook) (*Call, er
 		c.mu.Unlock()
 		return nil, FrameTooLarge(f.Size(), c.maxFrame)
 	}
-	if err := c.w.WriteFrame(&f, false); err != nil {
+	var err error
+	if more {
+		err = c.w.QueueFrame(&f)
+	} else {
+		err = c.w.WriteFrame(&f, false)
+	}
+	if err != nil {
 		c.mu.Lock()
 		delete(c.calls, cl.ID)
 		c.mu.Unlock()

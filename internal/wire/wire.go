@@ -262,6 +262,21 @@ func NewWriter(w io.Writer) *Writer {
 // one goroutine keep their order. It returns the first write error the
 // stream had, or io.ErrClosedPipe after Close.
 func (w *Writer) WriteFrame(f *Frame, flush bool) error {
+	return w.write(f, flush, true)
+}
+
+// QueueFrame is WriteFrame for a frame that more frames follow at once,
+// from the same goroutine: it leaves the frame to the writer goroutine,
+// which writes it together with the ones that follow, in one system call
+// rather than one each, unless its payload is large.
+func (w *Writer) QueueFrame(f *Frame) error {
+	return w.write(f, false, false)
+}
+
+// write queues f, and writes what is queued on the caller's goroutine if
+// now is set and no write is under way; otherwise it leaves it to the
+// writer goroutine. With flush it returns once f is written.
+func (w *Writer) write(f *Frame, flush, now bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.err == nil && !w.closing && w.size > 0 && w.size+f.Size() > maxPending {
@@ -290,7 +305,7 @@ func (w *Writer) WriteFrame(f *Frame, flush bool) error {
 	w.size += f.Size()
 	gen := w.queued
 	if !w.busy {
-		if w.try != nil {
+		if w.try != nil && (now || flush) {
 			w.tryWrite()
 		} else {
 			w.wakeLoop()
