@@ -523,7 +523,11 @@ func (c *Conn) Call(ctx context.Context, service string, m Message) (Message, er
 }
 
 // Notify sends a one-way message; the handler's reply is dropped.
+//
+// Nobody waits on a notification, and they come in streams (a queue's
+// items and acknowledgements), so it is left to the writer goroutine to
+// go out with the ones that follow (see Writer.QueueFrame).
 func (c *Conn) Notify(service string, m Message) error {
 	f := Frame{Kind: KindNotify, Header: AppendService(service, m.Header), Raw: m.Raw, More: m.More}
-	return c.w.WriteFrame(&f, false)
+	return c.w.QueueFrame(&f)
 }
