@@ -178,9 +178,9 @@ func serveChild(c *wire.Conn, worker bool) {
 			if more {
 				// The next task's reply will follow: leave this one to
 				// the writer, to go out with it.
-				req.QueueReply(res, err)
-			} else {
 				req.Reply(res, err)
+			} else {
+				req.ReplyNow(res, err)
 			}
 			running.Store(false)
 		}

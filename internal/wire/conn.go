@@ -54,20 +54,23 @@ type Request struct {
 func (r *Request) IsNotification() bool { return r.id == 0 }
 
 // Reply sends the handler's answer; it does nothing for a notification or
-// a request whose caller went away.
+// a request whose caller went away. The answer is left to the writer
+// goroutine, so that the answers to a stream of requests go out together
+// (see Writer.QueueFrame); ReplyNow writes it at once.
 func (r *Request) Reply(m Message, err error) {
 	if f, ok := r.replyFrame(m, err); ok {
 		// A write error means the connection is broken, which the reader
 		// reports to the owner; nobody here can do better.
-		_ = r.Conn.w.WriteFrame(&f, false)
+		_ = r.Conn.w.QueueFrame(&f)
 	}
 }
 
-// QueueReply is Reply for an answer that more frames follow at once (see
-// Writer.QueueFrame).
-func (r *Request) QueueReply(m Message, err error) {
+// ReplyNow is Reply for an answer that nothing follows at once: it is
+// written on the calling goroutine if no write is under way, which spares
+// the caller at the other end the wait for the writer goroutine.
+func (r *Request) ReplyNow(m Message, err error) {
 	if f, ok := r.replyFrame(m, err); ok {
-		_ = r.Conn.w.QueueFrame(&f)
+		_ = r.Conn.w.WriteFrame(&f, false)
 	}
 }
 
