@@ -472,6 +472,11 @@ func (c *Conn) StartHooked(service string, m Message, hook ReplyHook, more bool)
 	} else {
 		err = c.w.WriteFrame(&f, false)
 	}
+	if err != nil && !errors.Is(err, ErrConnLost) {
+		// The request did not go out whole: the connection is broken,
+		// and the peer never saw the request.
+		err = fmt.Errorf("%w: %w", ErrConnLost, err)
+	}
 	if err != nil {
 		c.mu.Lock()
 		delete(c.calls, cl.ID)

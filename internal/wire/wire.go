@@ -304,18 +304,25 @@ func (w *Writer) write(f *Frame, flush, now bool) error {
 	}
 	w.size += f.Size()
 	gen := w.queued
+	var err error
 	if !w.busy {
 		if w.try != nil && (now || flush) {
-			w.tryWrite()
+			err = w.tryWrite()
 		} else {
 			w.wakeLoop()
 		}
 	}
 	if !flush {
-		return w.err
+		// Only this call's own write can fail it: an error that came
+		// after its frame was written (the connection breaking as the
+		// peer exits) is not the frame's.
+		return err
 	}
 	for w.err == nil && w.written < gen {
 		w.cond.Wait()
+	}
+	if w.written >= gen {
+		return nil
 	}
 	return w.err
 }
@@ -354,7 +361,9 @@ func (w *Writer) finish(segs [][]byte, gen uint64, err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	w.written = gen
+	if err == nil {
+		w.written = gen
+	}
 	w.busy = false
 	w.cond.Broadcast()
 	// Frames queued while this write was under way, and a Close waiting
@@ -365,18 +374,18 @@ func (w *Writer) finish(segs [][]byte, gen uint64, err error) {
 }
 
 // tryWrite writes what is queued on the caller's goroutine, as far as the
-// stream takes it without blocking. What it does not take is put back at
+// stream takes it without blocking, and returns the error of that write. What it does not take is put back at
 // the head of the queue, as part of the next generation, for the writer
 // goroutine. It is called with w.mu held and no write under way, and
 // releases w.mu while it writes.
-func (w *Writer) tryWrite() {
+func (w *Writer) tryWrite() error {
 	segs, gen := w.take()
 	w.mu.Unlock()
 	n, err := w.try.TryWrite(segs)
 	w.mu.Lock()
 	if err != nil {
 		w.finish(segs, gen, err)
-		return
+		return w.err
 	}
 	done := 0
 	for done < len(segs) && n >= len(segs[done]) {
@@ -385,7 +394,7 @@ func (w *Writer) tryWrite() {
 	}
 	if done == len(segs) {
 		w.finish(segs, gen, nil)
-		return
+		return nil
 	}
 	// The unwritten part keeps its place before anything queued since,
 	// and joins the next generation, whose writing covers this one, which
@@ -406,6 +415,7 @@ func (w *Writer) tryWrite() {
 		w.size += len(s)
 	}
 	w.finish(segs[:done], w.written, nil)
+	return nil
 }
 
 // wakeLoop makes the writer goroutine write what is queued, starting it

@@ -332,3 +332,35 @@ func TestWriterTryWriteError(t *testing.T) {
 type failTry struct{ failWriter }
 
 func (failTry) TryWrite([][]byte) (int, error) { return 0, errors.New("refused") }
+
+// breakAfterWrite takes every write whole, then has the connection break,
+// as when the peer exits on reading the frame.
+type breakAfterWrite struct {
+	countingWriter
+	w *wire.Writer
+}
+
+func (b *breakAfterWrite) TryWrite(bufs [][]byte) (int, error) {
+	n := 0
+	for _, p := range bufs {
+		k, _ := b.Write(p)
+		n += k
+	}
+	b.w.Fail(errors.New("peer gone"))
+	return n, nil
+}
+
+// TestWriterErrorAfterFrameWritten checks that a frame written whole is
+// reported written, though the connection broke right after: a caller
+// told otherwise would send again what the peer already has.
+func TestWriterErrorAfterFrameWritten(t *testing.T) {
+	for _, flush := range []bool{false, true} {
+		bw := &breakAfterWrite{}
+		bw.w = wire.NewWriter(bw)
+		require.NoError(t, bw.w.WriteFrame(&wire.Frame{Kind: 1, ID: 7}, flush), "flush %v", flush)
+		require.ErrorContains(t, bw.w.WriteFrame(&wire.Frame{Kind: 1, ID: 8}, flush), "peer gone", "a later frame sees the break")
+		f, err := wire.NewReader(&bw.buf, 0).ReadFrame()
+		require.NoError(t, err)
+		assert.Equal(t, uint64(7), f.ID)
+	}
+}
