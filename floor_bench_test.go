@@ -74,10 +74,13 @@ func (floorCodec) DecodeError(b []byte) error   { return errors.New(string(b)) }
 // a process pool's workers on a 2-core machine do.
 func startFloor(b *testing.B, kind string) *os.File {
 	b.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Only the child is meant to have its end: a portable close-on-exec.
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
 	if err := syscall.SetNonblock(fds[0], true); err != nil {
 		b.Fatal(err)
 	}
