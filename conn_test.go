@@ -20,7 +20,7 @@ import (
 )
 
 // filePair returns the two ends of a socket pair, both pollable.
-func filePair(t testing.TB) (*os.File, *os.File) {
+func filePair(t testing.TB) (wire.Stream, wire.Stream) {
 	a, b, err := socketPair()
 	require.NoError(t, err)
 	setSockBuf(a)

@@ -35,14 +35,15 @@ func serveFloor() {
 		}
 		echo(os.NewFile(3, "floor"))
 	case "conn":
-		// A connection of mp's wire that answers "echo" calls.
+		// A connection of mp's wire that answers "echo" calls, as a
+		// pool worker answers a lone task (ReplyNow).
 		if err := syscall.SetNonblock(3, true); err != nil {
 			os.Exit(2)
 		}
 		c := wire.NewConn(os.NewFile(3, "floor"), 0, floorCodec{})
 		done := make(chan struct{})
 		c.OnBreak = func(error) { close(done) }
-		c.Handle("echo", func(req *wire.Request) { req.Reply(req.Msg, nil) })
+		c.Handle("echo", func(req *wire.Request) { req.ReplyNow(req.Msg, nil) })
 		c.Serve()
 		<-done
 		os.Exit(0)
@@ -73,6 +74,19 @@ func (floorCodec) DecodeError(b []byte) error   { return errors.New(string(b)) }
 // the returned end of a socket pair. The child runs with GOMAXPROCS=1, as
 // a process pool's workers on a 2-core machine do.
 func startFloor(b *testing.B, kind string) *os.File {
+	fd := startFloorFD(b, kind)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		b.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "floor")
+	b.Cleanup(func() { f.Close() })
+	return f
+}
+
+// startFloorFD is startFloor giving the parent's end as a blocking
+// descriptor, which the caller owns and must close in a cleanup
+// registered after this call, as the child exits when its end closes.
+func startFloorFD(b *testing.B, kind string) int {
 	b.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
@@ -81,10 +95,7 @@ func startFloor(b *testing.B, kind string) *os.File {
 	// Only the child is meant to have its end: a portable close-on-exec.
 	syscall.CloseOnExec(fds[0])
 	syscall.CloseOnExec(fds[1])
-	if err := syscall.SetNonblock(fds[0], true); err != nil {
-		b.Fatal(err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "floor"), os.NewFile(uintptr(fds[1]), "floor-child")
+	theirs := os.NewFile(uintptr(fds[1]), "floor-child")
 	cmd := exec.Command(os.Args[0], "-test.run", "^$")
 	cmd.Env = append(os.Environ(), floorEnv+"="+kind, "GOMAXPROCS=1")
 	cmd.ExtraFiles = []*os.File{theirs}
@@ -94,12 +105,11 @@ func startFloor(b *testing.B, kind string) *os.File {
 	}
 	theirs.Close()
 	b.Cleanup(func() {
-		ours.Close()
 		if err := cmd.Wait(); err != nil {
 			b.Errorf("floor child: %v", err)
 		}
 	})
-	return ours
+	return fds[0]
 }
 
 // BenchmarkFloorPingPong is the latency floor of any call to a child
@@ -130,7 +140,11 @@ func BenchmarkFloorPingPong(b *testing.B) {
 // pool's scheduling. Between BenchmarkFloorPingPong and
 // BenchmarkProcessPoolApply, it tells the wire's share from the pool's.
 func BenchmarkFloorConn(b *testing.B) {
-	c := wire.NewConn(startFloor(b, "conn"), 0, floorCodec{})
+	end, err := wire.ParentEnd(startFloorFD(b, "conn"), "floor")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := wire.NewConn(end, 0, floorCodec{})
 	c.Serve()
 	b.Cleanup(c.Close)
 	m := wire.Message{Raw: []byte("12345678")}

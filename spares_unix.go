@@ -271,7 +271,11 @@ func (sp *spare) matches(now setting) bool {
 // after its handshake until it has a task, so anything to read, the end
 // of the stream above all, means that it is gone.
 func (sp *spare) alive() bool {
-	rc, err := sp.ch.conn.Stream.(*os.File).SyscallConn()
+	sc, ok := sp.ch.conn.Stream.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return false
 	}

@@ -347,17 +347,13 @@ func (ch *child) signal(sig signalKind) error {
 // failure to set it only costs speed.
 const sockBuf = 4 << 20
 
-// pollableEnd makes the parent's end of a child's socket pair
-// non-blocking, so that the runtime's poller serves it, and wraps it in a
-// file. It runs after the fork, off the path from Start to the child
-// running. (A child moves its end to the poller only when it needs to:
-// see childStream.)
-func pollableEnd(fd int, name string) (*os.File, error) {
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		syscall.Close(fd)
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), name), nil
+// pollableEnd makes the parent's end of a child's socket pair a stream
+// that the runtime's poller serves (see wire.ParentEnd; on Linux, one
+// whose caller may read a reply itself). It runs after the fork, off the
+// path from Start to the child running. (A child moves its end to the
+// poller only when it needs to: see childStream.)
+func pollableEnd(fd int, name string) (wire.Stream, error) {
+	return wire.ParentEnd(fd, name)
 }
 
 // setSockBuf asks for sockBuf bytes of send buffer on fd; failure only

@@ -133,6 +133,9 @@ type Conn struct {
 	wg      sync.WaitGroup // the reader and handler goroutines
 	served  sync.Once      // serve's
 	serving atomic.Bool    // Serve was called: a reader ends the connection
+	// directMu is held by a goroutine reading directly (ReadDirect), so
+	// that Close can wait for it.
+	directMu sync.Mutex
 
 	// OnBreak is called once, on the reader goroutine, with the reason
 	// the connection ended (io.EOF when the peer closed it).
@@ -249,8 +252,27 @@ func (c *Conn) Serve() {
 		if lp, ok := c.Stream.(LazyPoller); ok {
 			lp.UsePoller()
 		}
+		ds, _ := c.Stream.(directStream)
+		if ds != nil {
+			// The reader goroutine reads first: frames may be buffered
+			// already, and it gives up the right only between frames,
+			// with nothing buffered (see ReadDirect).
+			ds.startReading()
+		}
 		c.Go(func() {
 			for {
+				if ds != nil && c.r.Buffered() == 0 {
+					ds.stopReading()
+					for {
+						if err := ds.awaitData(); err != nil {
+							c.Fail(err)
+							return
+						}
+						if ds.startReading() {
+							break
+						}
+					}
+				}
 				f, err := c.ReadFrame()
 				if err == nil {
 					err = c.Dispatch(f)
@@ -397,6 +419,10 @@ func (c *Conn) Close() {
 	c.Stream.SetWriteDeadline(time.Now().Add(time.Second))
 	c.w.Close()
 	c.Stream.Close()
+	// A direct reader's waits end with the stream: wait for it to stop
+	// dispatching, so that nothing it starts outlives Close.
+	c.directMu.Lock()
+	c.directMu.Unlock() //lint:ignore SA2001 the lock is taken only to wait for its holder
 	if !c.serving.Load() {
 		// No reader will see the stream end: end the connection here,
 		// so that what OnEnd registered runs.
@@ -521,13 +547,112 @@ func (cl *Call) Abandon() {
 	}
 }
 
-// Call is start followed by wait.
+// Call is start followed by wait. The caller reads the reply itself when
+// it can (see ReadDirect).
 func (c *Conn) Call(ctx context.Context, service string, m Message) (Message, error) {
 	cl, err := c.Start(service, m)
 	if err != nil {
 		return Message{}, err
 	}
+	c.ReadDirect(ctx, cl.Done)
 	return cl.Wait(ctx)
+}
+
+// directStream is a stream whose incoming frames a goroutine other than
+// the reader goroutine may read, one at a time (SockStream, on Linux).
+// The right to read passes between the reader goroutine and a direct
+// reader only between frames, with nothing buffered.
+type directStream interface {
+	// startReading takes the right to read for the reader goroutine,
+	// if nobody has it; stopReading gives it up.
+	startReading() bool
+	stopReading()
+	// awaitData waits, on the reader goroutine without the right to
+	// read, until the stream has something to read.
+	awaitData() error
+	// beginDirect takes the right to read for a direct reader, if
+	// nobody has it; endDirect gives it back, waking the reader
+	// goroutine if the stream holds something.
+	beginDirect() bool
+	endDirect()
+	// awaitDirect waits, on a direct reader, until the stream has
+	// something to read, or fails once interruptDirect is called.
+	awaitDirect() error
+	interruptDirect()
+}
+
+// errInterrupted ends the wait of a direct reader whose caller stopped
+// waiting.
+var errInterrupted = errors.New("wire: direct read interrupted")
+
+// ReadDirect reads and dispatches the connection's incoming frames on the
+// calling goroutine until done is closed, ctx is done, or the reader
+// goroutine is needed, if the stream allows it: a caller about to wait
+// for a reply calls it first, so that the reply wakes the caller directly
+// rather than through the reader goroutine (see SockStream for why that
+// matters). It does nothing on other streams, before Serve, or while the
+// reader goroutine is reading. The caller then waits as usual: done may
+// not be closed when ReadDirect returns.
+//
+// Frames that are not the caller's are dispatched as the reader goroutine
+// would, so handlers may run on the caller's goroutine; they must not
+// block, as ever.
+func (c *Conn) ReadDirect(ctx context.Context, done <-chan struct{}) {
+	ds, ok := c.Stream.(directStream)
+	if !ok || !c.serving.Load() || isClosedChan(done) {
+		return
+	}
+	c.directMu.Lock()
+	defer c.directMu.Unlock()
+	if isClosedChan(c.Broken) || !ds.beginDirect() {
+		return
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, ds.interruptDirect)
+	}
+	err := c.readDirect(ds, done)
+	ds.endDirect()
+	if stop != nil {
+		stop()
+	}
+	if err != nil {
+		// As the reader goroutine would; it sees the stream closed.
+		c.Fail(err)
+	}
+}
+
+// readDirect is the loop of ReadDirect. It returns an error only for what
+// ends the connection: a wait that fails (interrupted, or the stream
+// closed by somebody else) leaves the rest to the reader goroutine.
+func (c *Conn) readDirect(ds directStream, done <-chan struct{}) error {
+	for {
+		if c.r.Buffered() == 0 {
+			if isClosedChan(done) {
+				return nil
+			}
+			if err := ds.awaitDirect(); err != nil {
+				return nil
+			}
+		}
+		f, err := c.ReadFrame()
+		if err == nil {
+			err = c.Dispatch(f)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// isClosedChan reports whether c is closed, without blocking.
+func isClosedChan(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // Notify sends a one-way message; the handler's reply is dropped.

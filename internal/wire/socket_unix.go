@@ -89,6 +89,10 @@ func TrySend(fd int, bufs [][]byte) (int, error) {
 // readerOf returns what a Reader on stream r should read from: for a
 // socket, reads through its raw descriptor (see pollReader); else r.
 func readerOf(r io.Reader) io.Reader {
+	if _, ok := r.(directStream); ok {
+		// It waits in the poller itself, and is no os.File.
+		return r
+	}
 	if sc, ok := r.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil && isSocket(rc) {
 			return NewPollReader(rc)

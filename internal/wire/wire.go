@@ -107,6 +107,10 @@ func NewReader(r io.Reader, max int) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
 
+// Buffered returns the number of bytes read from the stream and not yet
+// returned in a frame.
+func (r *Reader) Buffered() int { return r.r.Buffered() }
+
 // ReadFrame reads the next frame. The frame's slices are freshly
 // allocated and belong to the caller. At a clean end of stream it returns
 // io.EOF; a stream that ends inside a frame gives io.ErrUnexpectedEOF; a
