@@ -76,7 +76,7 @@ func NewProcessPool(workers int, opts ...ProcessOption) *Pool {
 		workers = runtime.NumCPU()
 	}
 	c := configure(workers, opts)
-	b := &procBackend{cfg: c.proc, kids: make([]*child, workers)}
+	b := &procBackend{cfg: c.proc, kids: make([]*child, workers), workers: make([]atomic.Pointer[procWorker], workers)}
 	b.failed = c.proc.initErr
 	if b.cfg.gomaxprocs < 0 {
 		// Workers that outnumber the cores gain nothing from parallel
@@ -101,6 +101,11 @@ type procBackend struct {
 	mu         sync.Mutex
 	kids       []*child // the live child of each worker, nil while none
 	terminated bool
+	// workers are the workers, for a caller that runs a task on an idle
+	// one itself (see runNow).
+	workers []atomic.Pointer[procWorker]
+	// callerRuns counts the tasks run by runNow, for the tests.
+	callerRuns atomic.Int64
 	failed     error // the initializer's failure: every unit fails with it
 
 	names atomic.Int64

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/mpgo/mp/backend"
@@ -76,7 +78,25 @@ type procWorker struct {
 	preempted bool
 	// spareEarly holds earlyResults the worker is done with, for reuse.
 	spareEarly []*earlyResult
+
+	// lend is who has the worker: its goroutine (lendBusy), nobody while
+	// its goroutine sleeps idle and a caller may take it (lendIdle), or
+	// a caller (lendLent, lendWanted once the goroutine waits for it).
+	// The worker's fields belong to whoever has it. back gives it back
+	// to a goroutine that waits for it; kick wakes a sleeping goroutine
+	// that has things to see to.
+	lend atomic.Int32
+	back chan struct{}
+	kick chan struct{}
 }
+
+// The states of procWorker.lend.
+const (
+	lendBusy = iota
+	lendIdle
+	lendLent
+	lendWanted
+)
 
 // pipelineBudget is how much work, by the parent-observed run time of
 // the last unit, a worker is sent ahead.
@@ -86,9 +106,12 @@ const pipelineBudget = 2 * time.Millisecond
 // it the tasks it takes from q, several in flight, and resolves each from
 // the child's reply, or from the child's death.
 func (b *procBackend) Work(i int, q backend.Queue) {
-	w := &procWorker{b: b, q: q, i: i, attempts: map[streamTask]int{}, window: 1, open: true}
+	w := &procWorker{b: b, q: q, i: i, attempts: map[streamTask]int{}, window: 1, open: true,
+		back: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
 	w.grace = time.NewTimer(time.Hour)
 	w.grace.Stop()
+	b.workers[i].Store(w)
+	defer b.workers[i].Store(nil)
 	defer w.shutdown()
 	for {
 		if q.Terminated() {
@@ -206,12 +229,41 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 	if w.ch != nil {
 		chDone, broken = w.ch.done, w.ch.conn.Broken
 	}
+	// An idle worker with a live child may be taken by a caller of Apply
+	// while its goroutine sleeps (see runNow).
+	lendable := wake != nil && w.ch != nil && len(w.pending) == 0 && len(w.redo) == 0 && !w.retiring
+	if lendable {
+		w.lend.Store(lendIdle)
+	}
 	select {
 	case <-wake:
+		if lendable {
+			w.reclaim()
+		}
 		// The waker counted this worker as waking; the next round takes
 		// the task.
 		w.q.Woke()
 		return
+	case <-w.kick:
+		// A caller that had the worker left it things to see to, or an
+		// older kick: either way the next round sees to what there is.
+		if lendable {
+			w.reclaim()
+		}
+		if wake != nil {
+			w.q.Unsleep()
+		}
+		return
+	case <-chDone:
+		if lendable {
+			w.reclaim()
+		}
+		w.died()
+	case <-broken:
+		if lendable {
+			w.reclaim()
+		}
+		w.died()
 	case <-headDone:
 		w.complete()
 		// Resolve the replies that arrived with it.
@@ -227,13 +279,98 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 		w.preempted = true
 		w.ch.signal(sigKill)
 		w.died()
-	case <-chDone:
-		w.died()
-	case <-broken:
-		w.died()
 	}
 	if wake != nil {
 		w.q.Unsleep()
+	}
+}
+
+// reclaim makes the worker its goroutine's again, after the goroutine
+// slept lendable, waiting for a caller that has it to give it back.
+func (w *procWorker) reclaim() {
+	for {
+		switch w.lend.Load() {
+		case lendBusy:
+			// Given back with things to see to (giveBack's kick).
+			return
+		case lendIdle:
+			if w.lend.CompareAndSwap(lendIdle, lendBusy) {
+				return
+			}
+		case lendLent:
+			if w.lend.CompareAndSwap(lendLent, lendWanted) {
+				<-w.back
+				return
+			}
+		}
+	}
+}
+
+// runNow runs t on an idle worker on the calling goroutine, and reports
+// whether it could: the analogue of a goroutine pool running Apply's
+// task, for a process pool. The caller writes the request itself, reads
+// the reply itself (wire.Conn.ReadDirect), and keeps the worker's books,
+// so that a call to an idle pool wakes no goroutine in this process: each
+// hand-off to another goroutine costs a thread wake-up, more than the
+// round trip to the child (BenchmarkProcessPoolApply against
+// BenchmarkFloorPingPong). Whatever is not the plain case (the child
+// dies, ctx is done, the child retires) is left to the worker's
+// goroutine, as if the task had come through the queue.
+func (b *procBackend) runNow(t quickCompleter) bool {
+	for try := range 2 {
+		for i := range b.workers {
+			w := b.workers[i].Load()
+			if w != nil && w.lend.Load() == lendIdle && w.lend.CompareAndSwap(lendIdle, lendLent) {
+				b.callerRuns.Add(1)
+				w.runLent(t)
+				return true
+			}
+		}
+		if try == 0 {
+			// A worker whose goroutine ended a task through the queue
+			// is idle once that goroutine has kept its books: let it,
+			// so that a caller of Apply right after such a task does not
+			// go through the queue too, and the next, and so on.
+			runtime.Gosched()
+		}
+	}
+	return false
+}
+
+// runLent runs t on the worker, which a caller has taken (runNow).
+func (w *procWorker) runLent(t quickCompleter) {
+	w.take(t, false)
+	if len(w.pending) == 1 {
+		h := &w.pending[0]
+		ctx := h.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		w.ch.conn.ReadDirect(ctx, h.cl.Done)
+		if isClosed(h.cl.Done) && h.resolvedEarly() {
+			w.complete()
+		}
+	}
+	// The worker's goroutine sleeps on unless something needs it: a task
+	// still running (ctx done, or the reply not read here), one to send
+	// again, or a child to retire or replace.
+	w.giveBack(len(w.pending) > 0 || len(w.redo) > 0 || w.retiring || w.ch == nil ||
+		isClosed(w.ch.conn.Broken) || isClosed(w.ch.done))
+}
+
+// giveBack gives the worker back to its goroutine, waking it if it waits
+// for the worker or if kick.
+func (w *procWorker) giveBack(kick bool) {
+	if !kick && w.lend.CompareAndSwap(lendLent, lendIdle) {
+		return
+	}
+	if w.lend.Swap(lendBusy) == lendWanted {
+		w.back <- struct{}{}
+		return
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -309,6 +309,15 @@ func (j *encodedApply[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
 	return err != nil
 }
 
+// nowRunner is implemented by a back-end whose idle worker a caller that
+// waits for a task's result can run the task on itself, sparing the
+// hand-offs to and from the worker's goroutine (mp's process back-end:
+// see procBackend.runNow). runNow reports false, having done nothing,
+// when no worker is idle.
+type nowRunner interface {
+	runNow(t quickCompleter) bool
+}
+
 // ApplyAsync submits f(ctx, arg) to run on a worker and returns its pending
 // result: the analogue of Python's Pool.apply_async and Executor.submit.
 // The task's context is done when ctx is done or the pool is terminated
@@ -331,7 +340,7 @@ func (j *encodedApply[A, R]) decode(c *wire.Conn, raw []byte, err error) bool {
 // with the same ctx.
 func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
 	if p.remote {
-		return applyEncoded(ctx, p, f, arg)
+		return applyEncoded(ctx, p, f, arg, false)
 	}
 	j := &applyJob[A, R]{f: f, arg: arg}
 	j.res.init(p)
@@ -348,7 +357,10 @@ func ApplyAsync[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *As
 // applyEncoded is ApplyAsync on a remote pool: the argument is encoded
 // before the job is queued. Unlike a goroutine task, the job needs no
 // context merged with the pool's: Terminate stops its worker instead.
-func applyEncoded[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *AsyncResult[R] {
+// With now, the caller waits for the result: if a worker is idle, the
+// caller runs the job on it itself (see nowRunner), rather than through
+// the queue.
+func applyEncoded[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A, now bool) *AsyncResult[R] {
 	j := &encodedApply[A, R]{applyJob: applyJob[A, R]{f: f}}
 	j.res.init(p)
 	j.res.state.Store(jobQueued)
@@ -358,6 +370,11 @@ func applyEncoded[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *
 	if err := j.encode(arg); err != nil {
 		j.fail(p, err)
 		return &j.res
+	}
+	if now && ctx.Err() == nil && p.gate.Load()&gateClosing == 0 {
+		if nr, ok := p.be.(nowRunner); ok && nr.runNow(j) {
+			return &j.res
+		}
 	}
 	if err := p.submit(ctx, j); err != nil {
 		j.fail(p, err)
@@ -370,7 +387,12 @@ func applyEncoded[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) *
 // arg).Get(ctx). It blocks until the task ends or ctx is done; then it
 // returns context.Cause(ctx).
 func Apply[A, R any](ctx context.Context, p *Pool, f Func[A, R], arg A) (R, error) {
-	r := ApplyAsync(ctx, p, f, arg)
+	var r *AsyncResult[R]
+	if p.remote {
+		r = applyEncoded(ctx, p, f, arg, true)
+	} else {
+		r = ApplyAsync(ctx, p, f, arg)
+	}
 	v, err := r.Get(ctx)
 	if err != nil {
 		// The caller has its error; if it was ctx's, the task's own error
