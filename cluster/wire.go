@@ -55,7 +55,11 @@ func newTaskMsg(subject string, e *envelope) *nats.Msg {
 	if !e.deadline.IsZero() {
 		m.Header.Set(hdrDeadline, strconv.FormatInt(e.deadline.UnixNano(), 10))
 	}
-	m.Header.Set(hdrProgress, strconv.FormatInt(int64(e.progress), 10))
+	if e.progress > 0 {
+		// Absent when there is none, as readTask takes only a positive
+		// interval: a task read without one is sent on as it came.
+		m.Header.Set(hdrProgress, strconv.FormatInt(int64(e.progress), 10))
+	}
 	m.Data = e.req.Arg
 	return m
 }
