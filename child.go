@@ -141,12 +141,6 @@ func serveChild(c *wire.Conn, worker bool) {
 		c.Serve()
 	}
 	for {
-		if worker {
-			// The next task's request wakes this goroutine, which runs
-			// it, rather than the reader goroutine, which would have to
-			// hand it on (see wire.Conn.ServeIdle).
-			c.ServeIdle(ready)
-		}
 		<-ready
 		for {
 			mu.Lock()

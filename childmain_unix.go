@@ -167,15 +167,9 @@ func checkParent(token string) error {
 type childStream struct {
 	fd   int
 	once sync.Once
-	p    atomic.Pointer[polledStream] // set by UsePoller
-}
-
-// polledStream is a childStream once in the poller (see polledEnd).
-type polledStream interface {
-	io.ReadWriteCloser
-	wire.TryWriter
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
+	f    atomic.Pointer[os.File]        // set by UsePoller
+	try  atomic.Pointer[wire.TryWriter] // writes through f; set by UsePoller
+	rd   atomic.Pointer[io.Reader]      // reads through f; set by UsePoller
 }
 
 // A childStream must move to the poller when its connection serves: a
@@ -187,44 +181,34 @@ var _ wire.LazyPoller = (*childStream)(nil)
 // takes them at once; the compiler checks that a childStream can.
 var _ wire.TryWriter = (*childStream)(nil)
 
-// A pool worker's main goroutine reads its next task itself (see
-// wire.Conn.ServeIdle) where the stream allows.
-var _ wire.DirectHolder = (*childStream)(nil)
-
 // UsePoller moves the stream to the runtime's poller, once.
 func (s *childStream) UsePoller() {
 	s.once.Do(func() {
 		// Should this fail, the file serves blocking, which is slower
 		// but correct.
-		if p, err := polledEnd(s.fd); err == nil {
-			s.p.Store(&p)
+		_ = syscall.SetNonblock(s.fd, true)
+		f := os.NewFile(uintptr(s.fd), "mp-parent")
+		if rc, err := f.SyscallConn(); err == nil {
+			t, r := wire.NewRawTryWriter(rc), wire.NewPollReader(rc)
+			s.try.Store(&t)
+			s.rd.Store(&r)
 		}
+		s.f.Store(f)
 	})
 }
 
-// polled returns the stream in the poller, moving to it first if need
-// be, or nil if it could not move.
-func (s *childStream) polled() polledStream {
+// file returns the poller's file, moving to it first if need be.
+func (s *childStream) file() *os.File {
 	s.UsePoller()
-	if p := s.p.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// Direct returns the stream a direct reader reads, if it has one.
-func (s *childStream) Direct() wire.DirectReader {
-	if p := s.p.Load(); p != nil {
-		if d, ok := (*p).(wire.DirectReader); ok {
-			return d
-		}
-	}
-	return nil
+	return s.f.Load()
 }
 
 func (s *childStream) Read(b []byte) (int, error) {
-	if p := s.p.Load(); p != nil {
-		return (*p).Read(b)
+	if r := s.rd.Load(); r != nil {
+		return (*r).Read(b)
+	}
+	if f := s.f.Load(); f != nil {
+		return f.Read(b)
 	}
 	// Before UsePoller only the main goroutine reads (the run request),
 	// and nothing moves the descriptor to the poller while it does.
@@ -245,8 +229,9 @@ func (s *childStream) Read(b []byte) (int, error) {
 func (s *childStream) Write(b []byte) (int, error) {
 	written := 0
 	for written < len(b) {
-		if p := s.p.Load(); p != nil {
-			n, err := (*p).Write(b[written:])
+		f := s.f.Load()
+		if f != nil {
+			n, err := f.Write(b[written:])
 			return written + n, err
 		}
 		n, err := syscall.Write(s.fd, b[written:])
@@ -268,34 +253,12 @@ func (s *childStream) Write(b []byte) (int, error) {
 // TryWrite writes what the socket takes at once, so that a reply goes out
 // on the goroutine that made it (see wire.Writer).
 func (s *childStream) TryWrite(bufs [][]byte) (int, error) {
-	if p := s.p.Load(); p != nil {
-		return (*p).TryWrite(bufs)
+	if t := s.try.Load(); t != nil {
+		return (*t).TryWrite(bufs)
 	}
 	return wire.TrySend(s.fd, bufs)
 }
 
-// Close closes the stream; if it could not move to the poller, the
-// descriptor.
-func (s *childStream) Close() error {
-	if p := s.polled(); p != nil {
-		return p.Close()
-	}
-	return syscall.Close(s.fd)
-}
-
-// SetReadDeadline bounds reads in the poller; a stream that could not
-// move there has no deadlines.
-func (s *childStream) SetReadDeadline(t time.Time) error {
-	if p := s.polled(); p != nil {
-		return p.SetReadDeadline(t)
-	}
-	return os.ErrNoDeadline
-}
-
-// SetWriteDeadline bounds writes in the poller, as SetReadDeadline reads.
-func (s *childStream) SetWriteDeadline(t time.Time) error {
-	if p := s.polled(); p != nil {
-		return p.SetWriteDeadline(t)
-	}
-	return os.ErrNoDeadline
-}
+func (s *childStream) Close() error                       { return s.file().Close() }
+func (s *childStream) SetReadDeadline(t time.Time) error  { return s.file().SetReadDeadline(t) }
+func (s *childStream) SetWriteDeadline(t time.Time) error { return s.file().SetWriteDeadline(t) }

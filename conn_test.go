@@ -436,11 +436,11 @@ func TestChildStream(t *testing.T) {
 	n, err = s.Read(buf)
 	require.NoError(t, err)
 	assert.Equal(t, "run", string(buf[:n]))
-	assert.Nil(t, s.p.Load(), "still plain system calls")
+	assert.Nil(t, s.f.Load(), "still plain system calls")
 
 	// A deadline needs the poller, so setting one moves the stream there.
 	require.NoError(t, s.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
-	require.NotNil(t, s.p.Load())
+	require.NotNil(t, s.f.Load())
 	_, err = s.Read(buf)
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	require.NoError(t, s.SetReadDeadline(time.Time{}))

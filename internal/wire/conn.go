@@ -134,10 +134,8 @@ type Conn struct {
 	served  sync.Once      // serve's
 	serving atomic.Bool    // Serve was called: a reader ends the connection
 	// directMu is held by a goroutine reading directly (ReadDirect), so
-	// that Close can wait for it. ds is the stream as a direct reader
-	// reads it, if it can, set by Serve.
+	// that Close can wait for it.
 	directMu sync.Mutex
-	ds       directStream
 
 	// OnBreak is called once, on the reader goroutine, with the reason
 	// the connection ended (io.EOF when the peer closed it).
@@ -250,13 +248,11 @@ func (c *Conn) Go(fn func()) {
 // call and calls onBreak.
 func (c *Conn) Serve() {
 	c.served.Do(func() {
+		c.serving.Store(true)
 		if lp, ok := c.Stream.(LazyPoller); ok {
 			lp.UsePoller()
 		}
-		ds := directOf(c.Stream)
-		c.ds = ds
-		// Published by the store, for ReadDirect.
-		c.serving.Store(true)
+		ds, _ := c.Stream.(directStream)
 		if ds != nil {
 			// The reader goroutine reads first: frames may be buffered
 			// already, and it gives up the right only between frames,
@@ -602,42 +598,23 @@ var errInterrupted = errors.New("wire: direct read interrupted")
 // would, so handlers may run on the caller's goroutine; they must not
 // block, as ever.
 func (c *Conn) ReadDirect(ctx context.Context, done <-chan struct{}) {
-	if !isClosedChan(done) {
-		c.readDirect(ctx, func() bool { return isClosedChan(done) })
-	}
-}
-
-// ServeIdle is ReadDirect for a goroutine that waits for a token on
-// ready: it reads and dispatches frames while ready is empty. A pool
-// worker's main goroutine calls it when it has no task, so that the next
-// task's request wakes that goroutine, which then runs the task, rather
-// than the reader goroutine, which would hand it on (see
-// NewChildSockStream).
-func (c *Conn) ServeIdle(ready chan struct{}) {
-	if len(ready) == 0 {
-		c.readDirect(context.Background(), func() bool { return len(ready) > 0 })
-	}
-}
-
-// readDirect is ReadDirect until stop reports true.
-func (c *Conn) readDirect(ctx context.Context, stop func() bool) {
-	if !c.serving.Load() || c.ds == nil {
+	ds, ok := c.Stream.(directStream)
+	if !ok || !c.serving.Load() || isClosedChan(done) {
 		return
 	}
-	ds := c.ds
 	c.directMu.Lock()
 	defer c.directMu.Unlock()
 	if isClosedChan(c.Broken) || !ds.beginDirect() {
 		return
 	}
-	var cancel func() bool
+	var stop func() bool
 	if ctx.Done() != nil {
-		cancel = context.AfterFunc(ctx, ds.interruptDirect)
+		stop = context.AfterFunc(ctx, ds.interruptDirect)
 	}
-	err := c.readFramesDirect(ds, stop)
+	err := c.readDirect(ds, done)
 	ds.endDirect()
-	if cancel != nil {
-		cancel()
+	if stop != nil {
+		stop()
 	}
 	if err != nil {
 		// As the reader goroutine would; it sees the stream closed.
@@ -645,13 +622,13 @@ func (c *Conn) readDirect(ctx context.Context, stop func() bool) {
 	}
 }
 
-// readFramesDirect is the loop of readDirect. It returns an error only
-// for what ends the connection: a wait that fails (interrupted, or the
-// stream closed by somebody else) leaves the rest to the reader goroutine.
-func (c *Conn) readFramesDirect(ds directStream, stop func() bool) error {
+// readDirect is the loop of ReadDirect. It returns an error only for what
+// ends the connection: a wait that fails (interrupted, or the stream
+// closed by somebody else) leaves the rest to the reader goroutine.
+func (c *Conn) readDirect(ds directStream, done <-chan struct{}) error {
 	for {
 		if c.r.Buffered() == 0 {
-			if stop() {
+			if isClosedChan(done) {
 				return nil
 			}
 			if err := ds.awaitDirect(); err != nil {
@@ -666,31 +643,6 @@ func (c *Conn) readFramesDirect(ds directStream, stop func() bool) error {
 			return err
 		}
 	}
-}
-
-// DirectReader is a stream whose frames a goroutine other than the reader
-// goroutine may read (see ReadDirect): a SockStream, on Linux.
-type DirectReader interface {
-	directStream
-}
-
-// DirectHolder is implemented by a stream that runs on a DirectReader of
-// its own, which Direct returns once the stream serves, or nil.
-type DirectHolder interface {
-	Direct() DirectReader
-}
-
-// directOf returns s as a direct reader reads it, or nil if it cannot.
-func directOf(s Stream) directStream {
-	if d, ok := s.(directStream); ok {
-		return d
-	}
-	if h, ok := s.(DirectHolder); ok {
-		if d := h.Direct(); d != nil {
-			return d
-		}
-	}
-	return nil
 }
 
 // isClosedChan reports whether c is closed, without blocking.

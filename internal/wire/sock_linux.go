@@ -40,14 +40,9 @@ import (
 // Reads are raw system calls that do not block (see pollReader); writes
 // are the socket's own, as for any file in the poller.
 type SockStream struct {
-	f  *os.File // the socket, in the runtime's poller unless child
+	f  *os.File // the socket, in the runtime's poller
 	rc syscall.RawConn
 	rd *epoller // the reader goroutine's waits
-	// child marks a child's end (see NewChildSockStream): the socket is
-	// not in the runtime's poller, a direct reader blocks in ppoll, and
-	// writes wait for room on wr.
-	child bool
-	wr    *epoller
 
 	// reading says who may read frames: nobody (0), the reader goroutine
 	// (1) or a direct reader (2).
@@ -70,11 +65,6 @@ type SockStream struct {
 	// has ended, without reading it.
 	readableFn func(fd uintptr) bool
 	peek       [1]byte
-	// blockFn waits, blocking its thread, until the socket has
-	// something to read or a second has passed (a child's direct wait).
-	blockFn  func(fd uintptr)
-	blockN   uintptr
-	blockErr syscall.Errno
 
 	wb   [][]byte
 	wn   int
@@ -91,16 +81,7 @@ func NewSockStream(fd int, name string) (*SockStream, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	s, err := newSockStream(os.NewFile(uintptr(fd), name))
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// newSockStream returns a SockStream on the socket f, closing f if it
-// fails.
-func newSockStream(f *os.File) (*SockStream, error) {
+	f := os.NewFile(uintptr(fd), name)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
@@ -128,53 +109,9 @@ func newSockStream(f *os.File) (*SockStream, error) {
 			}
 		}
 	}
-	s.blockFn = func(fd uintptr) {
-		// A bounded wait, so that a stream closed meanwhile, which
-		// nothing else would wake this wait for, is seen.
-		pfd := unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-		ts := unix.Timespec{Sec: 1}
-		s.blockN, _, s.blockErr = syscall.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	}
 	s.wfn = func(fd uintptr) { s.wn, s.werr = TrySend(int(fd), s.wb) }
-	// Not f.Fd, which would make the socket blocking.
-	sock := -1
-	rc.Control(func(fd uintptr) { sock = int(fd) })
-	if s.rd, err = newEpoller(s, sock); err != nil {
+	if s.rd, err = newEpoller(s, fd); err != nil {
 		f.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// NewChildSockStream returns a SockStream for a pool worker's end of its
-// socket to the parent, the descriptor fd, which it owns from then on.
-//
-// A worker's direct reader is its main goroutine waiting for the next
-// task (see Conn.ServeIdle), and it waits in a blocking system call
-// rather than in the poller: a worker runs one task at a time, with
-// GOMAXPROCS at 1 by default on a small machine, so the thread has nothing
-// else to do, and a blocking wait is woken by the kernel straight on the
-// processor of the parent's write, where the poller's thread may be woken
-// on another (BenchmarkFloorPingPong: "blocking" against "poller"). For
-// that the socket stays out of the runtime's poller altogether, lest its
-// thread wake for every request too: the reader goroutine waits on rd,
-// and a write that finds the socket full waits on wr.
-func NewChildSockStream(fd int, name string) (*SockStream, error) {
-	// Made while blocking, the file stays out of the runtime's poller.
-	if err := unix.SetNonblock(fd, false); err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, err
-	}
-	s, err := newSockStream(f)
-	if err != nil {
-		return nil, err
-	}
-	s.child = true
-	if s.wr, err = newEpoller(s, fd); err != nil {
-		s.rd.f.Close()
 		return nil, err
 	}
 	return s, nil
@@ -189,7 +126,7 @@ func (s *SockStream) Read(p []byte) (int, error) {
 	for {
 		s.rp = p
 		var werr error
-		if s.directReading && !s.child {
+		if s.directReading {
 			werr = s.rc.Read(s.pollFn)
 		} else {
 			werr = s.rc.Control(s.tryFn)
@@ -211,58 +148,14 @@ func (s *SockStream) Read(p []byte) (int, error) {
 		case err != unix.EAGAIN:
 			return 0, err
 		}
-		if s.directReading {
-			// Only a child's direct reader gets here.
-			if err := s.block(); err != nil {
-				return 0, err
-			}
-			continue
-		}
 		if err := s.rd.await(unix.EPOLLIN | unix.EPOLLRDHUP); err != nil {
 			return 0, err
 		}
 	}
 }
 
-// block waits, blocking the thread, until the socket has something to
-// read; it fails once the stream is closed.
-func (s *SockStream) block() error {
-	for {
-		// Control fails once the stream is closed; the wait itself
-		// lasts a second at most (see blockFn).
-		if err := s.rc.Control(s.blockFn); err != nil {
-			return err
-		}
-		switch {
-		case s.blockErr == unix.EINTR:
-		case s.blockErr != 0:
-			return os.NewSyscallError("ppoll", s.blockErr)
-		case s.blockN > 0:
-			return nil
-		}
-	}
-}
-
 // Write writes p whole, waiting for room in the socket as need be.
-func (s *SockStream) Write(p []byte) (int, error) {
-	if !s.child {
-		return s.f.Write(p)
-	}
-	done := 0
-	for done < len(p) {
-		n, err := s.TryWrite([][]byte{p[done:]})
-		done += n
-		if err != nil {
-			return done, err
-		}
-		if n == 0 {
-			if err := s.wr.await(unix.EPOLLOUT); err != nil {
-				return done, err
-			}
-		}
-	}
-	return done, nil
-}
+func (s *SockStream) Write(p []byte) (int, error) { return s.f.Write(p) }
 
 // TryWrite writes as much of bufs as the socket takes at once.
 func (s *SockStream) TryWrite(bufs [][]byte) (int, error) {
@@ -280,12 +173,7 @@ func (s *SockStream) TryWrite(bufs [][]byte) (int, error) {
 func (s *SockStream) SetReadDeadline(t time.Time) error { return s.rd.f.SetReadDeadline(t) }
 
 // SetWriteDeadline bounds the waits of writes for room.
-func (s *SockStream) SetWriteDeadline(t time.Time) error {
-	if s.child {
-		return s.wr.f.SetReadDeadline(t)
-	}
-	return s.f.SetWriteDeadline(t)
-}
+func (s *SockStream) SetWriteDeadline(t time.Time) error { return s.f.SetWriteDeadline(t) }
 
 // SyscallConn returns the socket's raw connection, for a look at it
 // (Control); reads and writes go through the SockStream.
@@ -294,9 +182,6 @@ func (s *SockStream) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
 // Close closes the socket; waits under way end with an error.
 func (s *SockStream) Close() error {
 	s.rd.f.Close()
-	if s.wr != nil {
-		s.wr.f.Close()
-	}
 	return s.f.Close()
 }
 
@@ -332,9 +217,6 @@ func (s *SockStream) beginDirect() bool {
 // awaitDirect waits, on a direct reader, until the socket has something
 // to read; it fails with errInterrupted once interruptDirect is called.
 func (s *SockStream) awaitDirect() error {
-	if s.child {
-		return s.block()
-	}
 	if s.interrupted.Load() {
 		return errInterrupted
 	}
