@@ -20,11 +20,21 @@ import (
 // reading the reply on its own goroutine) and which hands everything out
 // of the plain case to the worker's goroutine.
 
-// awaitIdle waits until the pool's workers are all idle, so that the
-// next Apply runs on one of them on its caller's goroutine.
-func awaitIdle(t *testing.T, p *mp.Pool, workers int) {
+// warmIdle starts the one worker of p with a first call and waits until
+// it is idle, so that the next Apply runs on its caller's goroutine. It
+// returns the first call's pid and how many tasks callers ran so far.
+func warmIdle(t *testing.T, p *mp.Pool) (pid int, runs int64) {
 	t.Helper()
-	require.Eventually(t, func() bool { return mp.IdleWorkers(p) == workers }, 10*time.Second, time.Millisecond)
+	pid, err := mp.Apply(t.Context(), p, pidOf, 0)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return mp.IdleWorkers(p) == 1 }, 10*time.Second, time.Millisecond)
+	return pid, mp.CallerRuns(p)
+}
+
+// ranByCaller requires that the caller ran one task more than runs.
+func ranByCaller(t *testing.T, p *mp.Pool, runs int64) {
+	t.Helper()
+	require.Equal(t, runs+1, mp.CallerRuns(p), "the caller did not run the task itself")
 }
 
 // TestProcessPoolApplyManyCallers has callers of Apply and ApplyAsync
@@ -64,16 +74,12 @@ func TestProcessPoolApplyManyCallers(t *testing.T) {
 // cause, the task sees its context end, and the worker serves on.
 func TestProcessPoolApplyCancelledWhileRunning(t *testing.T) {
 	p := newProcessPool(t, 1)
-	// A first call starts the worker, so that the next finds it idle.
-	_, err := mp.Apply(t.Context(), p, square, 1)
-	require.NoError(t, err)
-	awaitIdle(t, p, 1)
+	_, runs := warmIdle(t, p)
 	ctx, cancel := context.WithTimeoutCause(t.Context(), 30*time.Millisecond, errors.ErrUnsupported)
 	defer cancel()
-	runs := mp.CallerRuns(p)
-	_, err = mp.Apply(ctx, p, blockUntilDone, 0)
+	_, err := mp.Apply(ctx, p, blockUntilDone, 0)
 	require.ErrorIs(t, err, errors.ErrUnsupported)
-	require.Equal(t, runs+1, mp.CallerRuns(p), "the caller did not run the task itself")
+	ranByCaller(t, p, runs)
 	got, err := mp.Apply(t.Context(), p, square, 9)
 	require.NoError(t, err)
 	assert.Equal(t, 81, got)
@@ -85,12 +91,9 @@ func TestProcessPoolApplyCancelledWhileRunning(t *testing.T) {
 // call gets a new worker.
 func TestProcessPoolApplyWorkerDies(t *testing.T) {
 	p := newProcessPool(t, 1)
-	pid, err := mp.Apply(t.Context(), p, pidOf, 0)
-	require.NoError(t, err)
-	awaitIdle(t, p, 1)
-	runs := mp.CallerRuns(p)
-	_, err = mp.Apply(hangGuard(t), p, exitMidTask, 3)
-	require.Equal(t, runs+1, mp.CallerRuns(p), "the caller did not run the task itself")
+	pid, runs := warmIdle(t, p)
+	_, err := mp.Apply(hangGuard(t), p, exitMidTask, 3)
+	ranByCaller(t, p, runs)
 	var exit *mp.ExitError
 	require.ErrorAs(t, err, &exit)
 	next, err := mp.Apply(t.Context(), p, pidOf, 0)
@@ -119,10 +122,7 @@ func TestProcessPoolApplyFreshChildEachTime(t *testing.T) {
 // ended, and the task's result is the caller's.
 func TestProcessPoolJoinWaitsForApply(t *testing.T) {
 	p := newProcessPool(t, 1)
-	_, err := mp.Apply(t.Context(), p, square, 1)
-	require.NoError(t, err)
-	awaitIdle(t, p, 1)
-	runs := mp.CallerRuns(p)
+	_, runs := warmIdle(t, p)
 	done := make(chan int, 1)
 	go func() {
 		v, err := mp.Apply(t.Context(), p, ignoreCtx, 100*time.Millisecond)
@@ -131,7 +131,7 @@ func TestProcessPoolJoinWaitsForApply(t *testing.T) {
 	}()
 	// Let the caller take the worker before the pool closes.
 	require.Eventually(t, func() bool { return p.Stats().Running == 1 }, 10*time.Second, time.Millisecond)
-	require.Equal(t, runs+1, mp.CallerRuns(p), "the caller did not run the task itself")
+	ranByCaller(t, p, runs)
 	p.Close()
 	require.NoError(t, p.Join(hangGuard(t)))
 	select {
@@ -146,17 +146,14 @@ func TestProcessPoolJoinWaitsForApply(t *testing.T) {
 // runs on a worker its caller took: Apply fails with ErrTerminated.
 func TestProcessPoolTerminateDuringApply(t *testing.T) {
 	p := newProcessPool(t, 1)
-	_, err := mp.Apply(t.Context(), p, square, 1)
-	require.NoError(t, err)
-	awaitIdle(t, p, 1)
-	runs := mp.CallerRuns(p)
+	_, runs := warmIdle(t, p)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := mp.Apply(t.Context(), p, ignoreCtx, time.Hour)
 		errc <- err
 	}()
 	require.Eventually(t, func() bool { return p.Stats().Running == 1 }, 10*time.Second, time.Millisecond)
-	require.Equal(t, runs+1, mp.CallerRuns(p), "the caller did not run the task itself")
+	ranByCaller(t, p, runs)
 	p.Terminate()
 	select {
 	case err := <-errc:

@@ -66,10 +66,7 @@ type SockStream struct {
 	readableFn func(fd uintptr) bool
 	peek       [1]byte
 
-	wb   [][]byte
-	wn   int
-	werr error
-	wfn  func(fd uintptr)
+	try TryWriter // the socket's, through rc
 }
 
 var _ directStream = (*SockStream)(nil)
@@ -109,7 +106,7 @@ func NewSockStream(fd int, name string) (*SockStream, error) {
 			}
 		}
 	}
-	s.wfn = func(fd uintptr) { s.wn, s.werr = TrySend(int(fd), s.wb) }
+	s.try = NewRawTryWriter(rc)
 	if s.rd, err = newEpoller(s, fd); err != nil {
 		f.Close()
 		return nil, err
@@ -158,16 +155,7 @@ func (s *SockStream) Read(p []byte) (int, error) {
 func (s *SockStream) Write(p []byte) (int, error) { return s.f.Write(p) }
 
 // TryWrite writes as much of bufs as the socket takes at once.
-func (s *SockStream) TryWrite(bufs [][]byte) (int, error) {
-	s.wb = bufs
-	cerr := s.rc.Control(s.wfn)
-	n, err := s.wn, s.werr
-	s.wb, s.wn, s.werr = nil, 0, nil
-	if cerr != nil {
-		return 0, cerr
-	}
-	return n, err
-}
+func (s *SockStream) TryWrite(bufs [][]byte) (int, error) { return s.try.TryWrite(bufs) }
 
 // SetReadDeadline bounds the waits of the reader goroutine's reads.
 func (s *SockStream) SetReadDeadline(t time.Time) error { return s.rd.f.SetReadDeadline(t) }
