@@ -339,6 +339,9 @@ func (b *procBackend) runNow(t quickCompleter) bool {
 
 // runLent runs t on the worker, which a caller has taken (runNow).
 func (w *procWorker) runLent(t quickCompleter) {
+	// Deferred, so that the worker goes back to its goroutine even if
+	// the caller's goroutine panics here.
+	defer w.giveBack()
 	w.take(t, false)
 	if len(w.pending) == 1 {
 		h := &w.pending[0]
@@ -351,16 +354,16 @@ func (w *procWorker) runLent(t quickCompleter) {
 			w.complete()
 		}
 	}
-	// The worker's goroutine sleeps on unless something needs it: a task
-	// still running (ctx done, or the reply not read here), one to send
-	// again, or a child to retire or replace.
-	w.giveBack(len(w.pending) > 0 || len(w.redo) > 0 || w.retiring || w.ch == nil ||
-		isClosed(w.ch.conn.Broken) || isClosed(w.ch.done))
 }
 
 // giveBack gives the worker back to its goroutine, waking it if it waits
-// for the worker or if kick.
-func (w *procWorker) giveBack(kick bool) {
+// for the worker or if something needs it: a task still running (its
+// context ended, or its reply was not read on the caller's goroutine), one
+// to send again, or a child to retire or replace. Otherwise the goroutine
+// sleeps on, none the wiser.
+func (w *procWorker) giveBack() {
+	kick := len(w.pending) > 0 || len(w.redo) > 0 || w.retiring || w.ch == nil ||
+		isClosed(w.ch.conn.Broken) || isClosed(w.ch.done)
 	if !kick && w.lend.CompareAndSwap(lendLent, lendIdle) {
 		return
 	}
