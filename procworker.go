@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -89,14 +88,6 @@ type procWorker struct {
 	back chan struct{}
 	kick chan struct{}
 }
-
-// The states of procWorker.lend.
-const (
-	lendBusy = iota
-	lendIdle
-	lendLent
-	lendWanted
-)
 
 // pipelineBudget is how much work, by the parent-observed run time of
 // the last unit, a worker is sent ahead.
@@ -282,98 +273,6 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 	}
 	if wake != nil {
 		w.q.Unsleep()
-	}
-}
-
-// reclaim makes the worker its goroutine's again, after the goroutine
-// slept lendable, waiting for a caller that has it to give it back.
-func (w *procWorker) reclaim() {
-	for {
-		switch w.lend.Load() {
-		case lendBusy:
-			// Given back with things to see to (giveBack's kick).
-			return
-		case lendIdle:
-			if w.lend.CompareAndSwap(lendIdle, lendBusy) {
-				return
-			}
-		case lendLent:
-			if w.lend.CompareAndSwap(lendLent, lendWanted) {
-				<-w.back
-				return
-			}
-		}
-	}
-}
-
-// runNow runs t on an idle worker on the calling goroutine, and reports
-// whether it could: the analogue of a goroutine pool running Apply's
-// task, for a process pool. The caller writes the request itself, reads
-// the reply itself (wire.Conn.ReadDirect), and keeps the worker's books,
-// so that a call to an idle pool wakes no goroutine in this process: each
-// hand-off to another goroutine costs a thread wake-up, more than the
-// round trip to the child (BenchmarkProcessPoolApply against
-// BenchmarkFloorPingPong). Whatever is not the plain case (the child
-// dies, ctx is done, the child retires) is left to the worker's
-// goroutine, as if the task had come through the queue.
-func (b *procBackend) runNow(t quickCompleter) bool {
-	for try := range 2 {
-		for i := range b.workers {
-			w := b.workers[i].Load()
-			if w != nil && w.lend.Load() == lendIdle && w.lend.CompareAndSwap(lendIdle, lendLent) {
-				b.callerRuns.Add(1)
-				w.runLent(t)
-				return true
-			}
-		}
-		if try == 0 {
-			// A worker whose goroutine ended a task through the queue
-			// is idle once that goroutine has kept its books: let it,
-			// so that a caller of Apply right after such a task does not
-			// go through the queue too, and the next, and so on.
-			runtime.Gosched()
-		}
-	}
-	return false
-}
-
-// runLent runs t on the worker, which a caller has taken (runNow).
-func (w *procWorker) runLent(t quickCompleter) {
-	// Deferred, so that the worker goes back to its goroutine even if
-	// the caller's goroutine panics here.
-	defer w.giveBack()
-	w.take(t, false)
-	if len(w.pending) == 1 {
-		h := &w.pending[0]
-		ctx := h.ctx
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		w.ch.conn.ReadDirect(ctx, h.cl.Done)
-		if isClosed(h.cl.Done) && h.resolvedEarly() {
-			w.complete()
-		}
-	}
-}
-
-// giveBack gives the worker back to its goroutine, waking it if it waits
-// for the worker or if something needs it: a task still running (its
-// context ended, or its reply was not read on the caller's goroutine), one
-// to send again, or a child to retire or replace. Otherwise the goroutine
-// sleeps on, none the wiser.
-func (w *procWorker) giveBack() {
-	kick := len(w.pending) > 0 || len(w.redo) > 0 || w.retiring || w.ch == nil ||
-		isClosed(w.ch.conn.Broken) || isClosed(w.ch.done)
-	if !kick && w.lend.CompareAndSwap(lendLent, lendIdle) {
-		return
-	}
-	if w.lend.Swap(lendBusy) == lendWanted {
-		w.back <- struct{}{}
-		return
-	}
-	select {
-	case w.kick <- struct{}{}:
-	default:
 	}
 }
 
