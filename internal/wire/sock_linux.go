@@ -71,9 +71,9 @@ type SockStream struct {
 
 var _ directStream = (*SockStream)(nil)
 
-// NewSockStream returns a SockStream on the connected stream socket fd,
+// newSockStream returns a SockStream on the connected stream socket fd,
 // which it owns from then on; it closes fd if it fails.
-func NewSockStream(fd int, name string) (*SockStream, error) {
+func newSockStream(fd int, name string) (*SockStream, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -315,5 +315,5 @@ func (e *epoller) wait() error { return e.rc.Read(e.fn) }
 // ParentEnd returns the stream of a parent's end of a socket to a child:
 // on Linux a SockStream.
 func ParentEnd(fd int, name string) (Stream, error) {
-	return NewSockStream(fd, name)
+	return newSockStream(fd, name)
 }
