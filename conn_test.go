@@ -479,7 +479,7 @@ type recordHook struct {
 func (h *recordHook) OnReply(cl *wire.Call) {
 	h.calls++
 	h.got = cl.Reply
-	h.openDone = !isClosed(cl.Done)
+	h.openDone = !wire.IsClosed(cl.Done)
 }
 
 // TestConnReplyHook checks that a call's hook hears its reply before Done

@@ -258,7 +258,7 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 	case <-headDone:
 		w.complete()
 		// Resolve the replies that arrived with it.
-		for w.ch != nil && len(w.pending) > 0 && isClosed(w.pending[0].cl.Done) {
+		for w.ch != nil && len(w.pending) > 0 && wire.IsClosed(w.pending[0].cl.Done) {
 			w.complete()
 		}
 	case <-ctxDone:
@@ -273,16 +273,6 @@ func (w *procWorker) awaitEvent(wake <-chan struct{}) {
 	}
 	if wake != nil {
 		w.q.Unsleep()
-	}
-}
-
-// isClosed reports whether c is closed, without blocking.
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -331,7 +321,7 @@ func (w *procWorker) take(t backend.Task, more bool) {
 // the death is handled by the caller's next select.
 func (w *procWorker) send(t streamTask, more bool) bool {
 	c := w.ch.conn
-	if isClosed(c.Broken) || isClosed(w.ch.done) {
+	if wire.IsClosed(c.Broken) || wire.IsClosed(w.ch.done) {
 		w.redo = append([]streamTask{t}, w.redo...)
 		return false
 	}
@@ -388,7 +378,7 @@ func (w *procWorker) newEarly(t quickCompleter, ctx context.Context) *earlyResul
 // doneWith keeps h's earlyResult for reuse, once h's call has ended: the
 // reader goroutine no longer touches it then.
 func (w *procWorker) doneWith(h *inflight) {
-	if h.early != nil && isClosed(h.cl.Done) && len(w.spareEarly) < 256 {
+	if h.early != nil && wire.IsClosed(h.cl.Done) && len(w.spareEarly) < 256 {
 		*h.early = earlyResult{}
 		w.spareEarly = append(w.spareEarly, h.early)
 	}
@@ -450,7 +440,7 @@ func (w *procWorker) complete() {
 // resolvedEarly reports whether the unit was resolved as its reply
 // arrived. Only the worker calls it, once the call's Done is closed.
 func (h *inflight) resolvedEarly() bool {
-	return h.early != nil && isClosed(h.cl.Done) && h.early.resolved
+	return h.early != nil && wire.IsClosed(h.cl.Done) && h.early.resolved
 }
 
 func (w *procWorker) resolve(t streamTask, reply wire.Message, err error) {

@@ -3,6 +3,8 @@ package mp
 import (
 	"context"
 	"runtime"
+
+	"github.com/mpgo/mp/internal/wire"
 )
 
 // A caller of Apply on a process pool with an idle worker runs the task on
@@ -83,7 +85,7 @@ func (w *procWorker) runLent(t quickCompleter) {
 			ctx = context.Background()
 		}
 		w.ch.conn.ReadDirect(ctx, h.cl.Done)
-		if isClosed(h.cl.Done) && h.resolvedEarly() {
+		if wire.IsClosed(h.cl.Done) && h.resolvedEarly() {
 			w.complete()
 		}
 	}
@@ -96,7 +98,7 @@ func (w *procWorker) runLent(t quickCompleter) {
 // sleeps on, none the wiser.
 func (w *procWorker) giveBack() {
 	kick := len(w.pending) > 0 || len(w.redo) > 0 || w.retiring || w.ch == nil ||
-		isClosed(w.ch.conn.Broken) || isClosed(w.ch.done)
+		wire.IsClosed(w.ch.conn.Broken) || wire.IsClosed(w.ch.done)
 	if !kick && w.lend.CompareAndSwap(lendLent, lendIdle) {
 		return
 	}

@@ -49,12 +49,12 @@ var errInterrupted = errors.New("wire: direct read interrupted")
 // block, as ever.
 func (c *Conn) ReadDirect(ctx context.Context, done <-chan struct{}) {
 	ds, ok := c.Stream.(directStream)
-	if !ok || !c.serving.Load() || isClosedChan(done) {
+	if !ok || !c.serving.Load() || IsClosed(done) {
 		return
 	}
 	c.directMu.Lock()
 	defer c.directMu.Unlock()
-	if isClosedChan(c.Broken) || !ds.beginDirect() {
+	if IsClosed(c.Broken) || !ds.beginDirect() {
 		return
 	}
 	var stop func() bool
@@ -78,7 +78,7 @@ func (c *Conn) ReadDirect(ctx context.Context, done <-chan struct{}) {
 func (c *Conn) readDirect(ds directStream, done <-chan struct{}) error {
 	for {
 		if c.r.Buffered() == 0 {
-			if isClosedChan(done) {
+			if IsClosed(done) {
 				return nil
 			}
 			if err := ds.awaitDirect(); err != nil {
@@ -95,8 +95,8 @@ func (c *Conn) readDirect(ds directStream, done <-chan struct{}) error {
 	}
 }
 
-// isClosedChan reports whether c is closed, without blocking.
-func isClosedChan(c <-chan struct{}) bool {
+// IsClosed reports whether c is closed, without blocking.
+func IsClosed(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true
