@@ -2,6 +2,7 @@ package wire
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ func TestClassCoversSize(t *testing.T) {
 		require.GreaterOrEqual(t, size, n, "n=%d", n)
 		require.LessOrEqual(t, size-n, n/classSteps, "n=%d wastes too much", n)
 		require.GreaterOrEqual(t, c, prev, "classes grow with the size")
+		require.Equal(t, size, classSize(c), "n=%d", n)
 		prev = c
 	}
 	for _, n := range []int{recycleMin, 1 << 20, 1<<20 + 1, directAlloc} {
@@ -74,4 +76,25 @@ func TestAllocRawBudget(t *testing.T) {
 		runtime.GC()
 		return recycling.Load() == 0
 	}, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestAllocRawCollectsForAStream(t *testing.T) {
+	// With the pacer off, only allocRaw starts collections: a stream of
+	// payloads that are dropped as soon as they are read must get its
+	// memory back without the program collecting.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var stats runtime.MemStats
+	runtime.ReadMemStats(&stats)
+	before := stats.NumGC
+	for range recycleBudget / (1 << 20) {
+		allocRaw(1 << 20)[0] = 0
+	}
+	assert.Eventually(t, func() bool {
+		b := allocRaw(1 << 20)
+		recycled := b[0] == 42
+		b[0] = 42
+		return recycled
+	}, 10*time.Second, time.Millisecond, "the memory of a dropped payload comes back")
+	runtime.ReadMemStats(&stats)
+	assert.Greater(t, stats.NumGC, before, "allocRaw started a collection")
 }
