@@ -47,7 +47,7 @@ import (
 // program holds, those dropped since the last collection (half the
 // budget), and those received while a collection runs, a few
 // milliseconds' worth: with 32 MiB a tenth of BenchmarkXQueueLarge's
-// items were plain allocations, with 64 MiB one in a hundred.
+// items were plain allocations, with 64 MiB one or two in a hundred.
 //
 // The one visible effect is that the first byte of such a payload already
 // has a finalizer: runtime.SetFinalizer on it would fail. Cleanups
