@@ -34,6 +34,15 @@ func serveFloor() {
 			os.Exit(2)
 		}
 		echo(os.NewFile(3, "floor"))
+	case "echo-pipes":
+		// The same over a pair of pipes, fd 3 in and fd 4 out, through
+		// the runtime's poller.
+		for _, fd := range []int{3, 4} {
+			if err := syscall.SetNonblock(fd, true); err != nil {
+				os.Exit(2)
+			}
+		}
+		echoPipes(os.NewFile(3, "floor-in"), os.NewFile(4, "floor-out"))
 	case "conn":
 		// A connection of mp's wire that answers "echo" calls, as a
 		// pool worker answers a lone task (ReplyNow).
@@ -52,13 +61,17 @@ func serveFloor() {
 }
 
 // echo sends back every 32 bytes read from f, until f ends, then exits.
-func echo(f *os.File) {
+func echo(f *os.File) { echoPipes(f, f) }
+
+// echoPipes writes to out every 32 bytes read from in, until in ends,
+// then exits.
+func echoPipes(in, out *os.File) {
 	buf := make([]byte, 32)
 	for {
-		if _, err := io.ReadFull(f, buf); err != nil {
+		if _, err := io.ReadFull(in, buf); err != nil {
 			os.Exit(0)
 		}
-		if _, err := f.Write(buf); err != nil {
+		if _, err := out.Write(buf); err != nil {
 			os.Exit(0)
 		}
 	}
@@ -95,21 +108,30 @@ func startFloorFD(b *testing.B, kind string) int {
 	// Only the child is meant to have its end: a portable close-on-exec.
 	syscall.CloseOnExec(fds[0])
 	syscall.CloseOnExec(fds[1])
-	theirs := os.NewFile(uintptr(fds[1]), "floor-child")
+	startFloorChild(b, kind, os.NewFile(uintptr(fds[1]), "floor-child"))
+	return fds[0]
+}
+
+// startFloorChild starts this test binary as the floor child kind with
+// theirs as its descriptors from 3 on, and closes our copies of them.
+func startFloorChild(b *testing.B, kind string, theirs ...*os.File) {
+	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run", "^$")
 	cmd.Env = append(os.Environ(), floorEnv+"="+kind, "GOMAXPROCS=1")
-	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.ExtraFiles = theirs
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	err := cmd.Start()
+	for _, f := range theirs {
+		f.Close()
+	}
+	if err != nil {
 		b.Fatal(err)
 	}
-	theirs.Close()
 	b.Cleanup(func() {
 		if err := cmd.Wait(); err != nil {
 			b.Errorf("floor child: %v", err)
 		}
 	})
-	return fds[0]
 }
 
 // BenchmarkFloorPingPong is the latency floor of any call to a child
@@ -117,6 +139,9 @@ func startFloorFD(b *testing.B, kind string) int {
 // back, one round trip at a time, the child in blocking system calls
 // ("blocking") or through the runtime's poller ("poller"). Compare
 // BenchmarkProcessPoolApply, which issue 16 holds to 1.5× "blocking".
+// "pipes" is the same over a pair of pipes, both ends of each in the
+// runtime's poller: not what mp uses, but the measure of what it could
+// (see bench/RESULTS.md, "One Apply at a time, third pass").
 func BenchmarkFloorPingPong(b *testing.B) {
 	for _, kind := range []string{"echo", "echo-poller"} {
 		name := map[string]string{"echo": "blocking", "echo-poller": "poller"}[kind]
@@ -133,6 +158,7 @@ func BenchmarkFloorPingPong(b *testing.B) {
 			}
 		})
 	}
+	b.Run("pipes", benchFloorPipes)
 }
 
 // BenchmarkFloorConn is the round trip of mp's connection alone: a small
@@ -150,6 +176,32 @@ func BenchmarkFloorConn(b *testing.B) {
 	m := wire.Message{Raw: []byte("12345678")}
 	for b.Loop() {
 		if _, err := c.Call(b.Context(), "echo", m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchFloorPipes is BenchmarkFloorPingPong over a pair of pipes.
+func benchFloorPipes(b *testing.B) {
+	toChild, ours, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	fromChild, theirs, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	// os.Pipe's ends are close-on-exec and in the poller; the child's
+	// copies, made by the start, are blocking until it changes them.
+	startFloorChild(b, "echo-pipes", toChild, theirs)
+	b.Cleanup(func() { fromChild.Close() })
+	b.Cleanup(func() { ours.Close() })
+	buf := make([]byte, 32)
+	for b.Loop() {
+		if _, err := ours.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(fromChild, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
