@@ -1,10 +1,13 @@
 package mp
 
 import (
+	"bytes"
+	"math"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mpgo/mp/internal/wire"
 
@@ -140,7 +143,24 @@ func serveChild(c *wire.Conn, worker bool) {
 	if worker || !parentDeathSignal || lifeline {
 		c.Serve()
 	}
+	// An idle worker whose last task's caller waits for each reply
+	// itself (syncMark), and sends the next quickly, polls for that next
+	// task a little before it sleeps (see wire.Spin), as the caller polls
+	// for its reply. Not after other tasks: their replies go to the
+	// parent's reader goroutine, which hands them on to other goroutines,
+	// and a child polling on one of two processors then takes the one
+	// they would run on. lastGap is how long the worker last waited, from
+	// such a reply to the next task.
+	spinner, _ := c.Stream.(interface {
+		spinRead(start time.Time, or func() bool)
+	})
+	lastGap := time.Duration(math.MaxInt64) // none yet: no polling
+	var repliedAt time.Time
+	queued := func() bool { return len(ready) > 0 }
 	for {
+		if worker && spinner != nil && !repliedAt.IsZero() && wire.SpinWorth(lastGap) {
+			spinner.spinRead(time.Now(), queued)
+		}
 		<-ready
 		for {
 			mu.Lock()
@@ -151,6 +171,14 @@ func serveChild(c *wire.Conn, worker bool) {
 			req := queue[0]
 			queue = queue[1:]
 			mu.Unlock()
+			if !repliedAt.IsZero() {
+				lastGap, repliedAt = time.Since(repliedAt), time.Time{}
+			}
+			h := req.Msg.Header
+			sync := bytes.HasSuffix(h, []byte(syncMark))
+			if sync {
+				req.Msg.Header = h[:len(h)-len(syncMark)]
+			}
 			running.Store(true)
 			res, err := runRequest(req)
 			for _, hook := range childRunDone {
@@ -181,6 +209,9 @@ func serveChild(c *wire.Conn, worker bool) {
 				req.Reply(res, err)
 			} else {
 				req.ReplyNow(res, err)
+				if sync {
+					repliedAt = time.Now()
+				}
 			}
 			running.Store(false)
 		}

@@ -65,6 +65,7 @@ type procWorker struct {
 
 	pending  []inflight // in the order sent, which is the order run
 	buf      []byte     // scratch space for encoding requests
+	hdr      []byte     // scratch space for a marked request header
 	redo     []streamTask
 	attempts map[streamTask]int
 	tasks    int  // units sent to ch
@@ -333,6 +334,14 @@ func (w *procWorker) send(t streamTask, more bool) bool {
 	if err != nil {
 		w.count(t, err)
 		return true
+	}
+	if w.lend.Load() == lendLent {
+		// Its caller waits for the reply itself (runNow), and may well
+		// send the next task as soon as it has it: the child may poll
+		// for that (see serveChild). The header is copied, as it is the
+		// task's; the frame is copied before StartHooked returns.
+		w.hdr = append(append(w.hdr[:0], msg.Header...), syncMark...)
+		msg.Header = w.hdr
 	}
 	var early *earlyResult
 	if qt, ok := t.(quickCompleter); ok {

@@ -260,10 +260,12 @@ func (j *requestJob) completeOn(_ *wire.Conn, reply wire.Message, err error) boo
 
 // The marks that end the header of a run request, after the registered
 // name: batchMark for a batch of arguments (a chunk of Map), plainMark for
-// a reply that must not use the connection's gob types.
+// a reply that must not use the connection's gob types, and last syncMark
+// for a task whose caller waits for the reply itself (see serveChild).
 const (
 	batchMark = "\x00batch"
 	plainMark = "\x00plain"
+	syncMark  = "\x00sync"
 )
 
 // requestHeader returns the header of a run request for the task name.

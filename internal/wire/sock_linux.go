@@ -65,6 +65,12 @@ type SockStream struct {
 	// has ended, without reading it.
 	readableFn func(fd uintptr) bool
 	peek       [1]byte
+	// readable and readableNow poll the socket for a spinning direct
+	// reader, through readableFn; lastWait is how long its last wait for
+	// data took (see Spin).
+	readable    bool
+	readableNow func() bool
+	lastWait    time.Duration
 
 	try TryWriter // the socket's, through rc
 }
@@ -105,6 +111,11 @@ func newSockStream(fd int, name string) (*SockStream, error) {
 				return errno != unix.EAGAIN
 			}
 		}
+	}
+	peekFn := func(fd uintptr) { s.readable = s.readableFn(fd) }
+	s.readableNow = func() bool {
+		s.readable = false
+		return s.rc.Control(peekFn) != nil || s.readable || s.interrupted.Load()
 	}
 	s.try = NewRawTryWriter(rc)
 	if s.rd, err = newEpoller(s, fd); err != nil {
@@ -203,12 +214,23 @@ func (s *SockStream) beginDirect() bool {
 }
 
 // awaitDirect waits, on a direct reader, until the socket has something
-// to read; it fails with errInterrupted once interruptDirect is called.
+// to read; it fails with errInterrupted once interruptDirect is called. It
+// polls first while its waits are short (see Spin).
 func (s *SockStream) awaitDirect() error {
 	if s.interrupted.Load() {
 		return errInterrupted
 	}
+	start := time.Now()
+	if SpinWorth(s.lastWait) && Spin(start, s.readableNow) {
+		s.lastWait = time.Since(start)
+		if s.interrupted.Load() {
+			return errInterrupted
+		}
+		// Readable, or closed, which the read that follows reports.
+		return nil
+	}
 	err := s.rc.Read(s.readableFn)
+	s.lastWait = time.Since(start)
 	if err != nil && s.interrupted.Load() {
 		return errInterrupted
 	}
