@@ -26,16 +26,13 @@ const SpinLimit = 50 * time.Microsecond
 // peer cannot run while we poll.
 var canSpin = runtime.NumCPU() > 1
 
-// spinWorthBelow is the longest last wait after which the next is polled
-// for. It is a few times SpinLimit, because a wait that slept took a
-// wake-up longer than it would have had it polled, and a wake-up is what
-// polling saves: measured without polling, the waits of a sequential
-// Apply are 30–70 µs.
-const spinWorthBelow = 4 * SpinLimit
-
 // SpinWorth reports whether a wait is worth polling for, given how long
-// the last one took.
-func SpinWorth(last time.Duration) bool { return canSpin && last < spinWorthBelow }
+// the last one took, polled for or not. A wait that ended within SpinLimit
+// means the peer answers quickly, and polling spares the wake-up; one that
+// did not means the peer sleeps too, or works, and polling would only burn
+// the processor: an Apply every millisecond costs as much CPU as before
+// polling, and a tight loop of them less (bench/RESULTS.md).
+func SpinWorth(last time.Duration) bool { return canSpin && last < SpinLimit }
 
 // spinYield is how many polls Spin makes between yields of the processor:
 // a yield costs more than a poll, and one every few microseconds is enough

@@ -22,5 +22,5 @@ func TestSpinGivesUp(t *testing.T) {
 func TestSpinWorth(t *testing.T) {
 	assert.Equal(t, canSpin, SpinWorth(0), "a short last wait is worth polling for where polling can pay")
 	assert.False(t, SpinWorth(time.Millisecond), "a long last wait is not")
-	assert.False(t, SpinWorth(spinWorthBelow))
+	assert.False(t, SpinWorth(SpinLimit))
 }
