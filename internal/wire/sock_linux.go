@@ -90,7 +90,8 @@ func newSockStream(fd int, name string) (*SockStream, error) {
 		f.Close()
 		return nil, err
 	}
-	s := &SockStream{f: f, rc: rc}
+	// No wait is known to be short yet: the first is not polled for.
+	s := &SockStream{f: f, rc: rc, lastWait: SpinLimit}
 	s.tryFn = func(fd uintptr) {
 		for {
 			s.rn, s.rerr = readNoWait(int(fd), s.rp)
