@@ -175,8 +175,8 @@ func serveChild(c *wire.Conn, worker bool) {
 				lastGap, repliedAt = time.Since(repliedAt), time.Time{}
 			}
 			h := req.Msg.Header
-			sync := bytes.HasSuffix(h, []byte(syncMark))
-			if sync {
+			waited := bytes.HasSuffix(h, []byte(syncMark))
+			if waited {
 				req.Msg.Header = h[:len(h)-len(syncMark)]
 			}
 			running.Store(true)
@@ -209,7 +209,7 @@ func serveChild(c *wire.Conn, worker bool) {
 				req.Reply(res, err)
 			} else {
 				req.ReplyNow(res, err)
-				if sync {
+				if waited {
 					repliedAt = time.Now()
 				}
 			}

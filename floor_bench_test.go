@@ -147,15 +147,7 @@ func BenchmarkFloorPingPong(b *testing.B) {
 		name := map[string]string{"echo": "blocking", "echo-poller": "poller"}[kind]
 		b.Run(name, func(b *testing.B) {
 			f := startFloor(b, kind)
-			buf := make([]byte, 32)
-			for b.Loop() {
-				if _, err := f.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(f, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
+			pingPong(b, f, f)
 		})
 	}
 	b.Run("pipes", benchFloorPipes)
@@ -196,12 +188,18 @@ func benchFloorPipes(b *testing.B) {
 	startFloorChild(b, "echo-pipes", toChild, theirs)
 	b.Cleanup(func() { fromChild.Close() })
 	b.Cleanup(func() { ours.Close() })
+	pingPong(b, ours, fromChild)
+}
+
+// pingPong writes 32 bytes to w and reads 32 back from r, one round trip
+// per iteration of b.
+func pingPong(b *testing.B, w io.Writer, r io.Reader) {
 	buf := make([]byte, 32)
 	for b.Loop() {
-		if _, err := ours.Write(buf); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.ReadFull(fromChild, buf); err != nil {
+		if _, err := io.ReadFull(r, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
