@@ -193,7 +193,8 @@ func class(n int) (c, size int) {
 	exp := bits.Len(uint(n-1)) - 1 // 2^exp < n <= 2^(exp+1)
 	step := 1 << (exp - 3)         // classSteps classes per doubling
 	sub := (n - 1 - 1<<exp) / step // 0..classSteps-1
-	return (exp-minClassExp)*classSteps + sub, 1<<exp + (sub+1)*step
+	c = (exp-minClassExp)*classSteps + sub
+	return c, classSize(c)
 }
 
 // classSize returns the capacity of size class c.

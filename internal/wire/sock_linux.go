@@ -64,7 +64,6 @@ type SockStream struct {
 	// readableFn reports whether the socket has something to read, or
 	// has ended, without reading it.
 	readableFn func(fd uintptr) bool
-	peek       [1]byte
 	// readable and readableNow poll the socket for a spinning direct
 	// reader, through readableFn; lastWait is how long its last wait for
 	// data took (see Spin).
@@ -104,16 +103,8 @@ func newSockStream(fd int, name string) (*SockStream, error) {
 		s.tryFn(fd)
 		return s.rerr != unix.EAGAIN
 	}
-	s.readableFn = func(fd uintptr) bool {
-		for {
-			_, _, errno := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.peek[0])), 1,
-				unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-			if errno != unix.EINTR {
-				return errno != unix.EAGAIN
-			}
-		}
-	}
-	peekFn := func(fd uintptr) { s.readable = s.readableFn(fd) }
+	s.readableFn = Readable
+	peekFn := func(fd uintptr) { s.readable = Readable(fd) }
 	s.readableNow = func() bool {
 		s.readable = false
 		return s.rc.Control(peekFn) != nil || s.readable || s.interrupted.Load()

@@ -46,3 +46,19 @@ func readNoWait(fd int, p []byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+// Readable reports whether the socket fd has something to read, or has
+// ended or failed, without reading it or waiting: a peek with a raw system
+// call (see pollReader).
+func Readable(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, errno := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		if errno != unix.EINTR {
+			// RawSyscall's first result is -1 on failure, so errno
+			// alone tells "nothing yet" from the rest.
+			return errno != unix.EAGAIN
+		}
+	}
+}
