@@ -32,6 +32,7 @@ func runChildIfAsked() {
 		os.Exit(70)
 	}
 	current.name, current.isChild = os.Getenv(envName), true
+	parentPid = os.Getppid()
 	mode := os.Getenv(envMode)
 	for _, k := range []string{envChild, envName, envMode} {
 		os.Unsetenv(k)

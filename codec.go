@@ -181,6 +181,10 @@ func (c codec[T]) encodeParts(cn *wire.Conn, v T) (b []byte, more [][]byte, err 
 	return b, nil, err
 }
 
+// ownBytes reports whether the encoding of a value is the value's own
+// memory, uncopied: that of a []byte or a string (see encodeFixed).
+func (c codec[T]) ownBytes() bool { return c.kind == codecBytes || c.kind == codecString }
+
 // encodeFixed is encodeOn for the kinds that do not go through gob.
 func (c codec[T]) encodeFixed(v T) ([]byte, error) {
 	rv := reflect.ValueOf(v)

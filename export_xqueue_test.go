@@ -78,3 +78,15 @@ var HoldTwo = Register(func(ctx context.Context, a HoldTwoArgs) (struct{}, error
 	<-ctx.Done()
 	return struct{}{}, nil
 })
+
+// PulledItems returns how many queue items this process has pulled from
+// its parent's memory rather than read from the socket.
+func PulledItems() int64 { return pulled.Load() }
+
+// DeliverItemsAt hands a child's proxy, which can pull (or not), an
+// xopItemsAt message as the parent would send it, for an item of n bytes
+// at addr in the parent's memory; it returns the proxy's verdict.
+func DeliverItemsAt(canPull bool, n int, addr uint64) error {
+	p := &xproxy[[]byte]{avail: make(chan struct{}), window: 1, pull: canPull}
+	return p.deliver(xopItemsAt, &hdrReader{b: xheader(xopItemsAt, 0, uint64(n), addr)[2:]}, nil)
+}

@@ -114,6 +114,18 @@ import (
 //   - A Get that gives up (ctx done) revokes without waiting for an answer:
 //     the items already on their way are buffered for the next Get, or
 //     handed back when the task ends.
+//   - Pulled items (Linux): a socket copies a large item twice, into the
+//     kernel and out of it. A []byte or string item of largeItem bytes or
+//     more, sent alone, instead stays where it is in the owner's memory,
+//     which is the item's own (encodeFixed copies nothing), and the owner
+//     sends its address (xopItemsAt); the child reads it with one copy
+//     (wire.Pull, process_vm_readv). The item is held, so reachable and in
+//     place, until the child reports it got or done, which is after the
+//     read. A child pulls only from an owner that offered it (a handle
+//     carries the address of pullProbe, or 0) and only once it has read
+//     pullProbe there: the same user, no Yama or seccomp restriction. It
+//     says so in every xopAck (ackPull), and the owner sends addresses
+//     only to a child that said so. Otherwise items travel in the socket.
 
 // The services of the queue protocol: the broker in the owner, the proxy
 // side in a child.
@@ -127,7 +139,7 @@ const (
 	// child → owner
 	xopPut        byte = iota + 1 // [u8 flags], raw: the item; reply when it is in the queue
 	xopTryGet                     // reply raw: the item
-	xopAck                        // notify [uvarint got][uvarint done][uvarint want][uvarint returned]
+	xopAck                        // notify [uvarint got][uvarint done][uvarint want][uvarint returned][uvarint flags]
 	xopRevoke                     // notify: no more items for now
 	xopLen                        // reply header: uvarint length
 	xopClose                      // [u8 immediate]
@@ -135,7 +147,12 @@ const (
 	xopItems                      // owner → child notify [uvarint n][n × uvarint len], raw: the items
 	xopClosed                     // owner → child notify [u8 immediate]
 	xopPutsClosed                 // owner → child notify: the queue refuses Puts from now on
+	xopItemsAt                    // owner → child notify [uvarint len][uvarint address]: one item to pull
 )
+
+// ackPull is the xopAck flag by which a child says that it can pull items
+// from the owner's memory (see "Pulled items" above).
+const ackPull = 1
 
 // The flags of an xopPut.
 const (
@@ -221,9 +238,10 @@ func boolField(v bool) uint64 {
 }
 
 // gobEncode writes the handle of the queue: [1][uvarint id][varint
-// maxsize][u8 joinable][the item type's name]. In the owner it shares the
-// queue; in a child it refuses, since the handle names a queue of the
-// parent that a grandchild cannot reach.
+// maxsize][uvarint pull][u8 joinable][the item type's name], where pull
+// is the address of pullProbe, or 0 when the owner sends no item by
+// address. In the owner it shares the queue; in a child it refuses, since
+// the handle names a queue of the parent that a grandchild cannot reach.
 func (c *core[T]) gobEncode(joinable bool) ([]byte, error) {
 	x, err := c.share(joinable)
 	if err != nil {
@@ -232,6 +250,7 @@ func (c *core[T]) gobEncode(joinable bool) ([]byte, error) {
 	b := []byte{1}
 	b = binary.AppendUvarint(b, x.id)
 	b = binary.AppendVarint(b, int64(c.local.maxsize))
+	b = binary.AppendUvarint(b, pullOffer())
 	b = append(b, byte(boolField(joinable)))
 	return append(b, reflect.TypeFor[T]().String()...), nil
 }
@@ -247,11 +266,16 @@ func (c *core[T]) gobDecode(b []byte, joinable bool) error {
 	}
 	id := h.uvarint()
 	maxsize, n := binary.Varint(h.b)
-	if h.bad || n <= 0 || len(h.b) < n+1 {
+	if h.bad || n <= 0 {
 		return fmt.Errorf("mp: bad %s handle", what)
 	}
-	j := h.b[n] == 1
-	typ := string(h.b[n+1:])
+	h.b = h.b[n:]
+	pull := h.uvarint()
+	if h.bad || len(h.b) < 1 {
+		return fmt.Errorf("mp: bad %s handle", what)
+	}
+	j := h.b[0] == 1
+	typ := string(h.b[1:])
 	if j != joinable {
 		return fmt.Errorf("mp: a handle of a %s cannot be decoded as a %s", kindName(j), what)
 	}
@@ -264,7 +288,7 @@ func (c *core[T]) gobDecode(b []byte, joinable bool) error {
 	if c.remote.Load() != nil {
 		return fmt.Errorf("mp: GobDecode into a %s already in use", what)
 	}
-	var impl queueImpl[T] = proxyFor[T](parentConn, id, joinable, int(maxsize))
+	var impl queueImpl[T] = proxyFor[T](parentConn, id, joinable, int(maxsize), pull)
 	c.remote.Store(&impl)
 	return nil
 }

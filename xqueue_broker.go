@@ -115,6 +115,7 @@ type holder[T any] struct {
 	feeding  bool               // the feeder has been started
 	fed      chan struct{}      // closed when the feeder ends
 	released bool               // the connection has ended: start no feeder
+	pull     bool               // the child can pull items (its xopAck said so)
 }
 
 // handle serves one request or notification of the child. It runs on the
@@ -128,12 +129,12 @@ func (h *holder[T]) handle(req *wire.Request, op byte, hr *hdrReader) {
 	case xopTryGet:
 		h.tryGet(req)
 	case xopAck:
-		got, done, want, returned := hr.int(), hr.int(), hr.int(), hr.int()
+		got, done, want, returned, flags := hr.int(), hr.int(), hr.int(), hr.int(), hr.int()
 		if hr.bad {
 			h.b.drop("short queue acknowledgement")
 			return
 		}
-		h.ack(got, done, want, returned)
+		h.ack(got, done, want, returned, flags&ackPull != 0)
 	case xopRevoke:
 		h.revoke(req)
 	case xopLen:
@@ -225,9 +226,11 @@ func (h *holder[T]) revoke(req *wire.Request) {
 
 // ack applies a child's report: got items retire those of a Queue, done
 // ones those of a JoinableQueue, want adds credit, and returned items (the
-// child's unread buffer, at the end of held) go back to the queue.
-func (h *holder[T]) ack(got, done, want, returned int) {
+// child's unread buffer, at the end of held) go back to the queue; pull
+// says whether the child can pull items.
+func (h *holder[T]) ack(got, done, want, returned int, pull bool) {
 	h.mu.Lock()
+	h.pull = pull
 	retire := got
 	if h.x.joinable {
 		retire = done
@@ -390,28 +393,58 @@ func (h *holder[T]) send(batch []heldItem[T], f *itemFrame) error {
 	h.mu.Lock()
 	h.credit -= len(batch)
 	h.held = append(h.held, batch...)
+	pull := h.pull && h.x.codec.ownBytes()
 	h.mu.Unlock()
-	raw, more := f.payload()
-	err := h.b.cn.Notify(serviceQueueChild, wire.Message{Header: f.header(h.x.id), Raw: raw, More: more})
+	var err error
+	switch len(f.lens) {
+	case 0:
+	case 1:
+		err = h.sendOne(f.single[0], f.single[1:], pull)
+	default:
+		err = h.b.cn.Notify(serviceQueueChild, wire.Message{Header: f.header(h.x.id), Raw: f.raw})
+	}
+	if err == nil && len(f.tail) > 0 {
+		err = h.sendOne(f.tail[0], f.tail[1:], pull)
+	}
 	h.sending.Unlock()
 	return err
+}
+
+// sendOne sends an item alone, encoded as b then more: by address when it
+// is large and the child can pull it, pull being true only for encodings
+// that are the item's own memory, which held keeps reachable and in place
+// until the child has pulled it (see "Pulled items"); in the socket,
+// uncopied, otherwise.
+func (h *holder[T]) sendOne(b []byte, more [][]byte, pull bool) error {
+	if pull && len(more) == 0 && len(b) >= largeItem {
+		return h.b.cn.Notify(serviceQueueChild, wire.Message{Header: xheader(xopItemsAt, h.x.id, uint64(len(b)), wire.PullAddr(b))})
+	}
+	size := len(b)
+	for _, m := range more {
+		size += len(m)
+	}
+	return h.b.cn.Notify(serviceQueueChild, wire.Message{Header: xheader(xopItems, h.x.id, 1, uint64(size)), Raw: b, More: more})
 }
 
 // itemFrame is the body of one xopItems notification: the items' lengths,
 // for the header, and their bytes. A batch of one item is sent from its
 // encoding, uncopied, in the pieces the codec gave; from the second item
 // on, they are copied into raw, whose memory is kept for the next batch.
+// A large item that ends a batch after smaller ones is not copied: it is
+// the tail, sent alone after them.
 type itemFrame struct {
 	lens   []uint64
 	raw    []byte
 	single [][]byte // the first item's encoding, in pieces
+	tail   [][]byte // the large last item's encoding, in pieces
 }
 
 func (f *itemFrame) reset() {
-	// The pieces of the last batch's item are the program's memory: let
+	// The pieces of the last batch's items are the program's memory: let
 	// them go.
 	clear(f.single)
-	f.lens, f.raw, f.single = f.lens[:0], f.raw[:0], f.single[:0]
+	clear(f.tail)
+	f.lens, f.raw, f.single, f.tail = f.lens[:0], f.raw[:0], f.single[:0], f.tail[:0]
 }
 
 // add adds an item encoded as b followed by more, and returns its size.
@@ -419,6 +452,10 @@ func (f *itemFrame) add(b []byte, more [][]byte) int {
 	size := len(b)
 	for _, m := range more {
 		size += len(m)
+	}
+	if len(f.lens) > 0 && size >= largeItem {
+		f.tail = append(append(f.tail, b), more...)
+		return size
 	}
 	f.lens = append(f.lens, uint64(size))
 	switch len(f.lens) {
@@ -449,14 +486,6 @@ func (f *itemFrame) size() int {
 
 func (f *itemFrame) header(id uint64) []byte {
 	return xheader(xopItems, id, append([]uint64{uint64(len(f.lens))}, f.lens...)...)
-}
-
-// payload returns the frame's raw bytes, in pieces.
-func (f *itemFrame) payload() ([]byte, [][]byte) {
-	if len(f.lens) == 1 {
-		return f.single[0], f.single[1:]
-	}
-	return f.raw, nil
 }
 
 // trim lets a raw buffer grown by an unusually large batch be collected.

@@ -29,7 +29,7 @@ type proxyIface interface {
 // proxyFor returns the proxy of queue id, making it on first use. One
 // proxy per queue, however often its handle is decoded, so that the
 // credit, the buffer and the TaskDone count of this process are one.
-func proxyFor[T any](cn *wire.Conn, id uint64, joinable bool, maxsize int) *xproxy[T] {
+func proxyFor[T any](cn *wire.Conn, id uint64, joinable bool, maxsize int, pullOffer uint64) *xproxy[T] {
 	// A Process child's connection may not serve yet (see childStream):
 	// a proxy needs the owner's replies and notifications.
 	cn.Serve()
@@ -39,7 +39,7 @@ func proxyFor[T any](cn *wire.Conn, id uint64, joinable bool, maxsize int) *xpro
 		return p
 	}
 	p := &xproxy[T]{id: id, cn: cn, codec: codecFor[T]().as(roleItem), joinable: joinable, bounded: maxsize > 0,
-		window: 1, avail: make(chan struct{})}
+		window: 1, avail: make(chan struct{}), pull: canPull(pullOffer)}
 	proxies.byID[id] = p
 	return p
 }
@@ -93,6 +93,7 @@ type xproxy[T any] struct {
 	codec    codec[T]
 	joinable bool
 	bounded  bool
+	pull     bool // items may come by address, to be pulled (xopItemsAt)
 
 	mu        sync.Mutex
 	buf       [][]byte // prefetched items, buf[head:] unread
@@ -126,8 +127,12 @@ func (p *xproxy[T]) send(a ackMsg) {
 		return
 	}
 	// An error means the connection is gone, and with it this process.
+	var flags uint64
+	if p.pull {
+		flags |= ackPull
+	}
 	_ = p.cn.Notify(serviceQueue, wire.Message{Header: xheader(xopAck, p.id,
-		uint64(a.got), uint64(a.done), uint64(a.want), uint64(a.returned))})
+		uint64(a.got), uint64(a.done), uint64(a.want), uint64(a.returned), flags)})
 }
 
 func (p *xproxy[T]) buffered() int { return len(p.buf) - p.head }
@@ -169,6 +174,20 @@ func (p *xproxy[T]) deliver(op byte, h *hdrReader, raw []byte) error {
 			return err
 		}
 		p.received(items, len(raw))
+	case xopItemsAt:
+		n, addr := h.int(), h.uvarint()
+		if h.bad || !p.pull {
+			return fmt.Errorf("%w: bad queue item address", wire.ErrMalformed)
+		}
+		// The read runs here, on the reader goroutine, as reading the
+		// item from the socket would: the owner holds the item until
+		// this process reports it got, which is after.
+		b, err := wire.Pull(parentPid, addr, n)
+		if err != nil {
+			return fmt.Errorf("%w: pulling a queue item from the parent: %w", wire.ErrMalformed, err)
+		}
+		pulled.Add(1)
+		p.received([][]byte{b}, n)
 	case xopClosed:
 		p.closedByOwner(h.byte() == 1)
 	case xopPutsClosed:
