@@ -81,7 +81,17 @@
 // fields of one item share one allocation. A received []byte of 32 KiB to
 // 4 MiB reuses the memory of earlier ones the program dropped, through a
 // finalizer on its first byte, which runtime.SetFinalizer must therefore
-// not be given. [Pipe] is the analogue of
+// not be given. On Linux a []byte or string item of 64 KiB or more does
+// not go through the socket at all: the child copies it straight out of
+// the parent's memory with process_vm_readv(2), one copy instead of two,
+// while the parent holds the item. That needs the child to be allowed to
+// read its parent's memory, as a debugger would: the same user, and
+// neither Yama's ptrace_scope at 1 or more nor a seccomp filter against
+// it. A child that is not allowed gets such items through the socket, as
+// every child does when the parent's environment has MP_PULL=0. As with
+// Python's feeder thread, a []byte item is read when it is sent, not when
+// it is put: change it after Put only if no child may still get it.
+// [Pipe] is the analogue of
 // multiprocessing.Pipe, on the same machinery.
 //
 // # Processes
