@@ -72,8 +72,18 @@ func echoLarge(ctx context.Context, a struct {
 }
 
 // dieAfterTwo gets two items, marks them done and ends its process with
-// the rest of its prefetched items in flight.
+// the rest of its prefetched items in flight; dieAfterTwoBytes does the
+// same with []byte items, which a child on Linux pulls from the parent's
+// memory.
 func dieAfterTwo(ctx context.Context, q *mp.JoinableQueue[largeItem]) (struct{}, error) {
+	return dieAfterTwoOf(ctx, q)
+}
+
+func dieAfterTwoBytes(ctx context.Context, q *mp.JoinableQueue[[]byte]) (struct{}, error) {
+	return dieAfterTwoOf(ctx, q)
+}
+
+func dieAfterTwoOf[T any](ctx context.Context, q *mp.JoinableQueue[T]) (struct{}, error) {
 	for range 2 {
 		if _, err := q.Get(ctx); err != nil {
 			return struct{}{}, err
@@ -87,6 +97,7 @@ func dieAfterTwo(ctx context.Context, q *mp.JoinableQueue[largeItem]) (struct{},
 func init() {
 	mp.Register(echoLarge)
 	mp.Register(dieAfterTwo)
+	mp.Register(dieAfterTwoBytes)
 }
 
 // TestQueueLargeItemsBothWays sends struct and string items of every size
@@ -156,21 +167,36 @@ func TestQueueItemOverFrameLimit(t *testing.T) {
 }
 
 // TestQueueLargeConsumerDies has a consumer die with large items on their
-// way to it, some perhaps half sent: a second consumer gets every item the
-// first did not finish, and Join returns, with no loss to report.
+// way to it, some perhaps half sent, or (bytes, on Linux) pulled: a second
+// consumer gets every item the first did not finish, and Join returns,
+// with no loss to report.
 func TestQueueLargeConsumerDies(t *testing.T) {
+	t.Run("struct", func(t *testing.T) {
+		consumerDies(t, func(i int) largeItem { return largeItem{Seq: i, Data: largeData(i, 1<<20)} },
+			dieAfterTwo, drainLargeStruct)
+	})
+	t.Run("bytes", func(t *testing.T) {
+		consumerDies(t, func(i int) []byte { return largeData(i, 1<<20) }, dieAfterTwoBytes, drainBytes)
+	})
+}
+
+// consumerDies is TestQueueLargeConsumerDies for items of 1 MiB made by
+// item, a consumer die that dies after two and a consumer drain that
+// counts the bytes it got.
+func consumerDies[T any](t *testing.T, item func(i int) T,
+	die mp.Func[*mp.JoinableQueue[T], struct{}], drain mp.Func[*mp.JoinableQueue[T], int]) {
 	ctx := hangGuard(t)
-	q := mp.NewJoinableQueue[largeItem](0)
+	q := mp.NewJoinableQueue[T](0)
 	const items = 20
 	for i := range items {
-		require.NoError(t, q.Put(ctx, largeItem{Seq: i, Data: largeData(i, 1<<20)}))
+		require.NoError(t, q.Put(ctx, item(i)))
 	}
-	a := startProc(t, dieAfterTwo, q)
+	a := startProc(t, die, q)
 	err := a.Join(ctx)
 	var ee *mp.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 3, ee.ExitCode)
-	b := startProc(t, drainLargeStruct, q)
+	b := startProc(t, drain, q)
 	require.NoError(t, q.Join(ctx))
 	q.Close()
 	require.NoError(t, b.Join(ctx))
