@@ -419,11 +419,7 @@ func (h *holder[T]) sendOne(b []byte, more [][]byte, pull bool) error {
 	if pull && len(more) == 0 && len(b) >= largeItem {
 		return h.b.cn.Notify(serviceQueueChild, wire.Message{Header: xheader(xopItemsAt, h.x.id, uint64(len(b)), wire.PullAddr(b))})
 	}
-	size := len(b)
-	for _, m := range more {
-		size += len(m)
-	}
-	return h.b.cn.Notify(serviceQueueChild, wire.Message{Header: xheader(xopItems, h.x.id, 1, uint64(size)), Raw: b, More: more})
+	return h.b.cn.Notify(serviceQueueChild, wire.Message{Header: xheader(xopItems, h.x.id, 1, uint64(piecesLen(b, more))), Raw: b, More: more})
 }
 
 // itemFrame is the body of one xopItems notification: the items' lengths,
@@ -449,10 +445,7 @@ func (f *itemFrame) reset() {
 
 // add adds an item encoded as b followed by more, and returns its size.
 func (f *itemFrame) add(b []byte, more [][]byte) int {
-	size := len(b)
-	for _, m := range more {
-		size += len(m)
-	}
+	size := piecesLen(b, more)
 	if len(f.lens) > 0 && size >= largeItem {
 		f.tail = append(append(f.tail, b), more...)
 		return size
@@ -474,6 +467,15 @@ func (f *itemFrame) add(b []byte, more [][]byte) int {
 		f.raw = append(f.raw, m...)
 	}
 	return size
+}
+
+// piecesLen is the length of an encoding given as b followed by more.
+func piecesLen(b []byte, more [][]byte) int {
+	n := len(b)
+	for _, m := range more {
+		n += len(m)
+	}
+	return n
 }
 
 // size is what decides when a batch is big enough.
